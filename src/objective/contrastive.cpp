@@ -7,6 +7,7 @@
 #include "bireco/dist/all_gather.h"
 #include "bireco/dist/group.h"
 #include "bireco/objective/reconstruction.h"
+#include "bireco/util/compat.h"
 #include "bireco/util/error.h"
 
 namespace bireco::objective {
@@ -181,6 +182,9 @@ ObjectiveOutput Contrastive::compute_gradcache(model::Transformer& model, const 
   std::vector<torch::Tensor> cached;
   {
     torch::NoGradGuard no_grad;
+    // Under bf16-mixed: casts of the weights cached now would carry no autograd history and,
+    // reused by step 5, would stop the weights' gradients (compat::AutocastState::cache).
+    compat::AutocastGuard no_cast_cache(compat::autocast_state_without_cache());
     for (auto& c : chunks) {
       c.rng = generator_state();
       cached.push_back(embed(model, slice_rows(*c.block, c.begin, c.end), options_));
