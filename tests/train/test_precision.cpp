@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "../model/model_test_util.h"
+#include "bireco/model/checkpointing.h"
 #include "bireco/objective/chunked_loss.h"
 #include "bireco/objective/reconstruction.h"
 #include "bireco/train/checkpoint.h"
@@ -71,6 +72,38 @@ TEST(ResolvePrecision, AutoIsFp32OnCpuAndBf16MixedOnCudaAndUnknownValuesAreNamed
   const auto message = test::error_of([] { resolve_precision("fp16", kCpu); });
   EXPECT_NE(message.find("train.precision"), std::string::npos) << message;
   EXPECT_NE(message.find("'fp16'"), std::string::npos) << message;
+}
+
+// at::linear casts its (non-view) fp32 weight through autocast's cache. A checkpointed call
+// runs with grad off: had it cached the cast, the later use below would reuse a cast without
+// autograd history and the weight would miss that use's gradient (pytorch issue 158232).
+// bireco's Linear multiplies by weight.t(), a view autocast never caches; this guards the rule.
+TEST(AutocastGuard, CheckpointedForwardLeavesNoHistorylessCastInTheCache) {
+  torch::manual_seed(2);
+  auto w = torch::randn({6, 5}).requires_grad_(true);
+  auto x1 = torch::randn({3, 5}), x2 = torch::randn({4, 5});
+  auto grad_of_w = [&](bool checkpointed, bool cache) -> torch::Tensor {
+    w.mutable_grad() = torch::Tensor();
+    torch::Tensor loss;
+    {
+      auto state = compat::autocast_state();
+      state.cpu = true;
+      state.cache = cache;
+      compat::AutocastGuard autocast(state);
+      auto first = checkpointed ? model::checkpoint([&](const torch::Tensor& x) { return at::linear(x, w); }, x1)
+                                : at::linear(x1, w);
+      auto second = at::linear(x2, w);  // grad on: must reach w
+      EXPECT_EQ(second.scalar_type(), torch::kBFloat16);
+      loss = first.to(torch::kFloat32).pow(2).sum() + second.to(torch::kFloat32).sum();
+    }
+    loss.backward();
+    return w.grad().clone();
+  };
+  // The reference casts w once per use, as the checkpointed run does (a shared cached cast
+  // would sum the two uses' gradients in bf16 instead of fp32).
+  const auto plain = grad_of_w(false, false);
+  const auto recomputed = grad_of_w(true, true);
+  EXPECT_TRUE(torch::equal(recomputed, plain)) << (recomputed - plain).abs().max().item<double>();
 }
 
 // The fixtures' batched prefix reconstruction (see tests/objective/test_reconstruction.cpp).
