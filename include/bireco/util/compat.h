@@ -55,7 +55,8 @@ struct AutocastState {
   // Whether casts of fp32 leaf weights are cached (reused) until the outermost scope ends.
   // A cast cached under no_grad has no autograd history and, reused later with grad on,
   // silently stops the weight's gradient (pytorch issue 158232): code that runs forwards
-  // with grad off inside an autocast scope turns the cache off there.
+  // with grad off inside an autocast scope turns the cache off there. (Only non-view fp32
+  // leaves are cached, e.g. at::linear's weight; bireco's layers multiply by weight.t().)
   bool cache = true;
 };
 
