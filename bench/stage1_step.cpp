@@ -3,6 +3,7 @@
 // reference that materialises every logit (objective::plain_token_loss). Each configuration
 // runs in a forked child so its RSS high-water mark (VmHWM) is its own.
 //   bench_stage1_step [--shape mini|small|1b] [--batch 4] [--query 32] [--doc 64] [--chunk 1024] [--steps 2]
+//                     [--precision fp32|bf16-mixed|bf16]  (train.precision: bf16-mixed = fp32 weights, bf16 autocast)
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,10 +36,12 @@ data::TextBlock random_block(int64_t rows, int64_t length, int64_t vocab) {
 }
 
 // chunk > 0: the chunked loss; chunk == 0: the plain reference (all logits at once).
-Result run(const std::string& shape, int64_t B, int64_t Tq, int64_t Td, int64_t chunk, int steps) {
+Result run(const std::string& shape, int64_t B, int64_t Tq, int64_t Td, int64_t chunk, int steps,
+           const std::string& precision) {
   torch::manual_seed(1);
   model::Transformer m(model::parse_model_config(bench::llama_shape_config(shape), shape));
   model::init_random(m, 1);
+  if (precision == "bf16") m->to(torch::kBFloat16);
   m->train();
   m->gradient_checkpointing = true;  // as the authors' runs
   const int64_t V = m->config.vocab_size;
@@ -60,7 +63,11 @@ Result run(const std::string& shape, int64_t B, int64_t Tq, int64_t Td, int64_t 
   double loss = 0;
   auto step = [&] {
     m->zero_grad();
-    auto total = 0.8 * direction(docs, queries) + 0.2 * direction(queries, docs);
+    torch::Tensor total;
+    {
+      bireco::compat::AutocastGuard autocast(torch::Device(torch::kCPU), precision == "bf16-mixed");
+      total = 0.8 * direction(docs, queries) + 0.2 * direction(queries, docs);
+    }
     total.backward();
     loss = total.item<double>();
   };
@@ -80,6 +87,7 @@ int main(int argc, char** argv) {
   std::string shape = "mini";
   int64_t B = 4, Tq = 32, Td = 64, chunk = 1024;
   int steps = 2;
+  std::string precision = "fp32";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--shape") shape = v;
@@ -88,22 +96,27 @@ int main(int argc, char** argv) {
     else if (k == "--doc") Td = std::stoll(v);
     else if (k == "--chunk") chunk = std::stoll(v);
     else if (k == "--steps") steps = std::stoi(v);
+    else if (k == "--precision") precision = v;
   }
   struct utsname u {};
   ::uname(&u);
   const auto c = model::parse_model_config(bench::llama_shape_config(shape), shape);
-  std::printf("bench_stage1_step --shape %s --batch %lld --query %lld --doc %lld --chunk %lld --steps %d\n",
-              shape.c_str(), (long long)B, (long long)Tq, (long long)Td, (long long)chunk, steps);
-  std::printf("machine: %s %s, %d threads, libtorch %s; model %s: %.0fM parameters, V %lld, fp32, "
+  if (precision != "fp32" && precision != "bf16-mixed" && precision != "bf16") {
+    std::fprintf(stderr, "--precision: '%s' is not one of fp32, bf16-mixed, bf16\n", precision.c_str());
+    return 2;
+  }
+  std::printf("bench_stage1_step --shape %s --batch %lld --query %lld --doc %lld --chunk %lld --steps %d --precision %s\n",
+              shape.c_str(), (long long)B, (long long)Tq, (long long)Td, (long long)chunk, steps, precision.c_str());
+  std::printf("machine: %s %s, %d threads, libtorch %s; model %s: %.0fM parameters, V %lld, %s, "
               "gradient checkpointing, full fine-tuning\n",
               u.nodename, u.machine, torch::get_num_threads(), bireco::compat::torch_version().c_str(), shape.c_str(),
-              model::count_parameters(c) / 1e6, (long long)c.vocab_size);
+              model::count_parameters(c) / 1e6, (long long)c.vocab_size, precision.c_str());
   std::printf("| loss path | tokens/s | s/step | RSS after 1st step (MiB) | peak RSS (MiB) | peak - base (MiB) | loss |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   double reference_peak = 0;
   for (int64_t variant : {int64_t{0}, chunk}) {
     int status = 0;
-    const auto measured = bench::run_in_child<Result>([&] { return run(shape, B, Tq, Td, variant, steps); }, &status);
+    const auto measured = bench::run_in_child<Result>([&] { return run(shape, B, Tq, Td, variant, steps, precision); }, &status);
     const bool ok = measured.has_value();
     const Result r = measured.value_or(Result{});
     const std::string name = variant == 0 ? "plain (all logits)" : "chunked " + std::to_string(variant);

@@ -5,6 +5,8 @@
 
 #include <mutex>
 
+#include "bireco/util/compat.h"
+
 namespace bireco::model {
 namespace {
 
@@ -12,6 +14,7 @@ namespace {
 struct LayerHolder : torch::CustomClassHolder {
   LayerFn fn;
   torch::Tensor rng_state;
+  compat::AutocastState autocast;  // the forward's, re-entered for the recomputation
 };
 
 struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
@@ -23,8 +26,14 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
       std::lock_guard<std::mutex> lock(gen.mutex());
       holder->rng_state = gen.get_state();
     }
+    // Under bf16-mixed the recomputation must cast exactly as this pass did, or the
+    // gradient would be that of a different function (torch.utils.checkpoint does the same).
+    // Both passes run without the weight-cast cache: this one has grad off (a cached cast
+    // would carry no history), and backward may run inside a scope whose cache holds such.
+    holder->autocast = compat::autocast_state_without_cache();
     ctx->saved_data["layer"] = c10::IValue::make_capsule(holder);
     ctx->save_for_backward({x});
+    compat::AutocastGuard autocast(holder->autocast);
     return holder->fn(x);
   }
 
@@ -44,6 +53,7 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     torch::Tensor y;
     {
       torch::AutoGradMode enable(true);
+      compat::AutocastGuard autocast(holder->autocast);
       y = holder->fn(x);
     }
     {

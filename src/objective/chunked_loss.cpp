@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "bireco/util/compat.h"
+
 namespace bireco::objective {
 namespace {
 
@@ -22,11 +24,19 @@ using torch::autograd::variable_list;
 //  6. dlogits is dropped before the next chunk, so backward also peaks at one [n, V] block.
 //  7. The result equals the plain loss (plain_token_loss) up to float32 summation order;
 //     tests/objective checks loss and gradients against it.
+//  8. Under autocast (bf16-mixed) h_c W^T runs in bf16 like the plain path's head; backward
+//     re-enters the forward's autocast state, so the recomputed logits are the forward's and
+//     dh, dW are the bf16 products autograd would form for the plain path.
 // Logits in at least float32 (bf16 / fp16 weights compute them in float32; float64 stays).
 torch::Tensor upcast(const torch::Tensor& t) {
   const auto type = t.scalar_type();
   return type == torch::kBFloat16 || type == torch::kHalf ? t.to(torch::kFloat32) : t;
 }
+
+// Carries the forward's autocast state to backward through saved_data.
+struct AutocastHolder : torch::CustomClassHolder {
+  compat::AutocastState state;
+};
 
 struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
   static variable_list forward(AutogradContext* ctx, torch::Tensor hidden, torch::Tensor weight,
@@ -44,6 +54,9 @@ struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
     }
     ctx->save_for_backward({hidden, weight, labels});
     ctx->saved_data["chunk"] = chunk;
+    auto autocast = c10::make_intrusive<AutocastHolder>();
+    autocast->state = compat::autocast_state_without_cache();  // grad is off in backward
+    ctx->saved_data["autocast"] = c10::IValue::make_capsule(autocast);
     ctx->mark_non_differentiable({correct});
     return {loss, correct};
   }
@@ -56,6 +69,8 @@ struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
     const auto g = grad_outputs[0];
     const int64_t n = hidden.size(0);
+    compat::AutocastGuard autocast(  // the forward's (step 8)
+        c10::static_intrusive_pointer_cast<AutocastHolder>(ctx->saved_data["autocast"].toCapsule())->state);
     auto grad_hidden = torch::empty_like(hidden);
     auto grad_weight = torch::zeros(weight.sizes(), upcast(weight).options());
     for (int64_t begin = 0; begin < n; begin += chunk) {

@@ -7,6 +7,7 @@
 #include "bireco/dist/all_gather.h"
 #include "bireco/dist/group.h"
 #include "bireco/objective/reconstruction.h"
+#include "bireco/util/compat.h"
 #include "bireco/util/error.h"
 
 namespace bireco::objective {
@@ -71,6 +72,9 @@ ContrastiveOptions contrastive_options(const config::StageConfig& config) {
 }
 
 torch::Tensor similarity_scores(const torch::Tensor& a, const torch::Tensor& b, const ContrastiveOptions& options) {
+  // In fp32 under bf16-mixed too: a cosine rounded to bf16 (2^-9) times scale 50 would move
+  // the logits by up to 0.1.
+  compat::AutocastGuard fp32(a.device(), false);
   auto x = a.to(torch::kFloat32), y = b.to(torch::kFloat32);
   if (options.cosine) {
     namespace F = torch::nn::functional;
@@ -181,6 +185,9 @@ ObjectiveOutput Contrastive::compute_gradcache(model::Transformer& model, const 
   std::vector<torch::Tensor> cached;
   {
     torch::NoGradGuard no_grad;
+    // Under bf16-mixed: casts of the weights cached now would carry no autograd history and,
+    // reused by step 5, would stop the weights' gradients (compat::AutocastState::cache).
+    compat::AutocastGuard no_cast_cache(compat::autocast_state_without_cache());
     for (auto& c : chunks) {
       c.rng = generator_state();
       cached.push_back(embed(model, slice_rows(*c.block, c.begin, c.end), options_));
@@ -200,13 +207,21 @@ ObjectiveOutput Contrastive::compute_gradcache(model::Transformer& model, const 
   auto share = loss.sum / total;
   std::vector<torch::Tensor> leaves = {q, p};
   if (n.defined()) leaves.push_back(n);
-  auto grads = torch::autograd::grad({share}, leaves);
+  // Backward passes run outside autocast, as the trainer runs the plain path's: inside it,
+  // the fp32 backward matmuls (scores, RMSNorm) would be recast to bf16.
+  const auto device = model->embed->weight.device();
+  std::vector<torch::Tensor> grads;
+  {
+    compat::AutocastGuard no_autocast(device, false);
+    grads = torch::autograd::grad({share}, leaves);
+  }
   // 5.
   const torch::Tensor after_first_pass = generator_state();
   for (const auto& c : chunks) {
     const size_t which = c.block == &batch.queries ? 0 : c.block == &batch.positives ? 1 : 2;
     set_generator_state(c.rng);
     auto e = embed(model, slice_rows(*c.block, c.begin, c.end), options_);
+    compat::AutocastGuard no_autocast(device, false);
     e.backward(grads[which].slice(0, c.begin, c.end).to(e.dtype()));
   }
   set_generator_state(after_first_pass);

@@ -17,6 +17,7 @@
 #include "bireco/train/export.h"
 #include "bireco/train/optimizer.h"
 #include "bireco/train/schedule.h"
+#include "bireco/util/compat.h"
 #include "bireco/util/error.h"
 #include "bireco/util/metrics.h"
 #include "bireco/util/progress.h"
@@ -26,9 +27,7 @@ namespace fs = std::filesystem;
 
 std::string resolve_precision(const std::string& precision, const torch::Device& device) {
   const std::string wanted = precision == "auto" ? (device.is_cuda() ? "bf16-mixed" : "fp32") : precision;
-  if (wanted == "fp32" || wanted == "bf16") return wanted;
-  if (wanted == "bf16-mixed")
-    throw NotAvailable("train.precision bf16-mixed (fp32 master weights; use fp32 or bf16)");
+  if (wanted == "fp32" || wanted == "bf16" || wanted == "bf16-mixed") return wanted;
   throw Error("train.precision: '" + precision + "' is not one of auto, fp32, bf16, bf16-mixed");
 }
 
@@ -150,7 +149,13 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
       config_.stage == "contrastive" && config_.objective.contrastive.gradcache_chunk > 0;
   for (size_t m = 0; m < micro_batches.size(); ++m) {
     if (sync_) sync_->set_enabled(!backward_in_objective && m + 1 == micro_batches.size());
-    auto out = objective_->compute(model_, micro_batches[m], step_, totals);
+    objective::ObjectiveOutput out;
+    {
+      // bf16-mixed: the forward in bf16 where autocast casts (matmuls), fp32 weights and
+      // optimizer state; backward follows the forward's dtypes through autograd.
+      compat::AutocastGuard autocast(model_->embed->weight.device(), precision_ == "bf16-mixed");
+      out = objective_->compute(model_, micro_batches[m], step_, totals);
+    }
     if (!out.backward_done) out.loss.backward();
     for (const auto& [name, value] : out.metrics) sums[name] += value;
     result.tokens += out.tokens;

@@ -5,6 +5,7 @@
 #include "../model/model_test_util.h"
 #include "bireco/model/lora.h"
 #include "bireco/objective/contrastive.h"
+#include "bireco/util/compat.h"
 #include "bireco/util/error.h"
 
 namespace bireco::objective {
@@ -73,8 +74,8 @@ TEST(Contrastive, UsesFirstKHardNegativesOfEachQuery) {
   EXPECT_FALSE(Contrastive(o).used_negatives(batch).input_ids.defined());
 }
 
-// A small random model with LoRA.
-model::Transformer lora_model(double dropout) {
+// A small random model with LoRA (or, with_lora false, every weight trained).
+model::Transformer lora_model(double dropout, bool with_lora = true) {
   model::ModelConfig c;
   c.model_type = "llama";
   c.architecture = "LlamaForCausalLM";
@@ -90,6 +91,11 @@ model::Transformer lora_model(double dropout) {
   c.eos_token_id = 2;
   model::Transformer m(c);
   model::init_random(m, 5);
+  if (!with_lora) {
+    m->lm_head_weight.set_requires_grad(false);  // stage II never uses the head
+    m->train();
+    return m;
+  }
   config::LoraConfig lora;
   lora.r = 4;
   lora.dropout = dropout;
@@ -111,11 +117,16 @@ data::TextBlock random_block(int64_t rows, int64_t length, int64_t seed) {
 }
 
 std::map<std::string, torch::Tensor> run_and_take_grads(model::Transformer& m, Contrastive& objective,
-                                                        const data::Batch& batch, double& loss) {
+                                                        const data::Batch& batch, double& loss,
+                                                        bool bf16_autocast = false) {
   for (auto& p : m->parameters())
     if (p.grad().defined()) p.mutable_grad().zero_();
   torch::manual_seed(11);  // the same dropout stream for both paths
-  auto out = objective.compute(m, batch, 0, {{"queries", 8.0}});  // as if one of two micro-batches
+  ObjectiveOutput out;
+  {
+    compat::AutocastGuard autocast(torch::Device(torch::kCPU), bf16_autocast);  // as the trainer does
+    out = objective.compute(m, batch, 0, {{"queries", 8.0}});  // as if one of two micro-batches
+  }
   if (!out.backward_done) out.loss.backward();
   loss = out.loss.item<double>();
   std::map<std::string, torch::Tensor> grads;
@@ -156,6 +167,36 @@ TEST_P(GradCache, LossAndGradientsEqualPlainPath) {
 
 INSTANTIATE_TEST_SUITE_P(Chunks, GradCache,
                          ::testing::Values(std::make_pair(0.0, int64_t{3}), std::make_pair(0.2, int64_t{100})));
+
+// bf16-mixed, every weight trained (so autocast caches the weights' bf16 casts): GradCache's
+// no-grad first pass must not leave casts without autograd history for its second pass to
+// reuse, or the weights would get no gradient at all.
+TEST(GradCacheBf16Mixed, LossAndGradientsEqualPlainPath) {
+  auto m = lora_model(0.0, /*with_lora=*/false);
+  data::Batch batch;
+  batch.queries = random_block(4, 7, 1);
+  batch.positives = random_block(4, 9, 2);
+  batch.negatives = random_block(8, 6, 3);
+  ContrastiveOptions plain_options;
+  auto cached_options = plain_options;
+  // One chunk per block: the passes then run the same shapes as the plain path (LibTorch's CPU
+  // bf16 bmm rounds differently for another batch size, ~1 bf16 ulp of the attention scores).
+  cached_options.gradcache_chunk = 4;
+  Contrastive plain(plain_options), cached(cached_options);
+  double plain_loss = 0, cached_loss = 0, fp32_loss = 0;
+  run_and_take_grads(m, plain, batch, fp32_loss);
+  auto expected = run_and_take_grads(m, plain, batch, plain_loss, true);
+  auto got = run_and_take_grads(m, cached, batch, cached_loss, true);
+  EXPECT_NE(plain_loss, fp32_loss) << "autocast did not act";
+  EXPECT_NEAR(cached_loss, plain_loss, 1e-6 * std::abs(plain_loss));
+  // The same bf16 products in both paths (GradCache backpropagates outside autocast, as the
+  // trainer does): only fp32 summation order separates them.
+  for (const auto& [name, g] : expected) {
+    const double scale = g.abs().max().item<double>();
+    EXPECT_GT(scale, 0.0) << name;
+    EXPECT_LE((got.at(name) - g).abs().max().item<double>(), 1e-6 * scale) << name;
+  }
+}
 
 }  // namespace
 }  // namespace bireco::objective

@@ -8,6 +8,7 @@
 #include "bireco/objective/causal_lm.h"
 #include "bireco/objective/chunked_loss.h"
 #include "bireco/objective/reconstruction.h"
+#include "bireco/util/compat.h"
 
 namespace bireco::objective {
 namespace {
@@ -153,6 +154,52 @@ TEST(ChunkedLoss, ModelGradientsEqualPlainOnesWithTiedAndUntiedHeads) {
     for (const auto& [name, g] : plain) {
       const double scale = std::max(1.0, g.abs().max().item<double>());
       EXPECT_LT((chunked.at(name) - g).abs().max().item<double>(), 1e-5 * scale) << name << " tied " << tied;
+    }
+  }
+}
+
+TEST(ChunkedLoss, EqualsPlainLossAndGradientsUnderBf16Autocast) {
+  // bf16-mixed: the head's matmul runs in bf16 in both paths, the loss in fp32; the chunked
+  // backward recomputes its logits in the forward's autocast state.
+  for (bool tied : {false, true}) {
+    auto m = tiny_model(48, tied);
+    auto block = random_block({9, 5, 12}, 48, 3);
+    auto labels = next_token_labels(block);
+    auto run = [&](int64_t chunk, bool autocast_on) {
+      m->zero_grad();
+      TokenLoss loss;
+      {
+        compat::AutocastGuard autocast(torch::Device(torch::kCPU), autocast_on);
+        auto h = m->forward(block.input_ids, block.attention_mask).last_hidden_state;
+        loss = chunk < 0 ? plain_token_loss(h, head_weight(m), labels) : chunked_token_loss(h, head_weight(m), labels, chunk);
+      }
+      loss.sum.backward();  // outside the scope, as the trainer runs it
+      std::map<std::string, torch::Tensor> grads;
+      for (const auto& p : m->named_parameters()) grads[p.key()] = p.value().grad().clone();
+      return std::make_pair(loss.sum.item<double>(), grads);
+    };
+    const double fp32 = run(-1, false).first;
+    auto [plain, plain_grads] = run(-1, true);
+    EXPECT_NE(plain, fp32) << "autocast did not act";
+    const int64_t targets = (labels != kIgnoreLabel).sum().item<int64_t>();
+    for (int64_t chunk : {0, 5}) {
+      auto [chunked, grads] = run(chunk, true);
+      EXPECT_NEAR(chunked, plain, 1e-6 * std::abs(plain)) << "chunk " << chunk << " tied " << tied;
+      // dh and everything below it are the same bf16 products: the same bits. The head's
+      // dW = sum over chunks of dlogits_c^T h_c: plain rounds the whole sum to bf16 once,
+      // chunked rounds each of the k partial sums (2^-9 relative each, bf16's 8-bit
+      // mantissa) and adds them in fp32, so they differ by at most (k + 1) * 2^-9 of the
+      // largest partial, taken here as the largest entry of dW.
+      const int64_t k = chunk == 0 ? 1 : (targets + chunk - 1) / chunk;
+      const std::string head = tied ? "embed_tokens.weight" : "lm_head.weight";
+      for (const auto& [name, g] : plain_grads) {
+        if (name != head) {
+          EXPECT_TRUE(torch::equal(grads.at(name), g)) << name << " chunk " << chunk << " tied " << tied;
+          continue;
+        }
+        const double bound = static_cast<double>(k + 1) * std::ldexp(1.0, -9) * g.abs().max().item<double>();
+        EXPECT_LE((grads.at(name) - g).abs().max().item<double>(), chunk == 0 ? 0.0 : bound) << name << " chunk " << chunk;
+      }
     }
   }
 }

@@ -37,9 +37,9 @@ struct StepResult {
   std::map<std::string, double> metrics;  // the objective's (loss, loss_d2q, accuracy, ...)
 };
 
-// `precision` (auto | fp32 | bf16 | bf16-mixed) on `device` -> fp32 | bf16; auto is fp32 on CPU
-// and bf16-mixed on CUDA. bf16-mixed (bf16 compute, fp32 master weights) is not built yet:
-// bireco::NotAvailable.
+// `precision` (auto | fp32 | bf16 | bf16-mixed) on `device` -> fp32 | bf16 | bf16-mixed; auto
+// is fp32 on CPU and bf16-mixed on CUDA. bf16: bf16 weights (and AdamW state); bf16-mixed:
+// fp32 weights and optimizer state, the objective's forward under bf16 autocast.
 std::string resolve_precision(const std::string& precision, const torch::Device& device);
 
 class Trainer {

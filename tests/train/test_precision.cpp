@@ -1,0 +1,246 @@
+// train.precision: the autocast guard (compat.h), bf16-mixed against fp32 on the hf-parity
+// fixtures, recomputation under the forward's autocast state (gradient checkpointing, the
+// chunked loss), and a bf16-mixed trainer run end to end with bit-exact resume.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "../model/model_test_util.h"
+#include "bireco/model/checkpointing.h"
+#include "bireco/objective/chunked_loss.h"
+#include "bireco/objective/reconstruction.h"
+#include "bireco/train/checkpoint.h"
+#include "bireco/train/trainer.h"
+#include "bireco/util/compat.h"
+#include "bireco/util/error.h"
+#include "test_support.h"
+
+namespace bireco::train {
+namespace {
+namespace fs = std::filesystem;
+using model::test_util::fixtures;
+using model::test_util::load_fixture_model;
+
+const torch::Device kCpu(torch::kCPU);
+
+torch::ScalarType matmul_dtype() {
+  return torch::matmul(torch::ones({2, 2}), torch::ones({2, 2})).scalar_type();
+}
+
+TEST(AutocastGuard, CastsMatmulToBf16AndRestoresTheStateItFound) {
+  const auto before = compat::autocast_state();
+  ASSERT_FALSE(before.cpu);
+  EXPECT_EQ(matmul_dtype(), torch::kFloat32);
+  {
+    compat::AutocastGuard on(kCpu, true);
+    EXPECT_TRUE(compat::autocast_state().cpu);
+    EXPECT_EQ(matmul_dtype(), torch::kBFloat16);
+    {
+      compat::AutocastGuard off(kCpu, false);  // disables inside an enabled scope
+      EXPECT_EQ(matmul_dtype(), torch::kFloat32);
+      {
+        compat::AutocastGuard again(kCpu, true);
+        EXPECT_EQ(matmul_dtype(), torch::kBFloat16);
+      }
+      EXPECT_EQ(matmul_dtype(), torch::kFloat32);
+    }
+    EXPECT_EQ(matmul_dtype(), torch::kBFloat16);
+    {
+      auto captured = compat::autocast_state_without_cache();  // as checkpointing captures it
+      EXPECT_TRUE(captured.cpu);
+      EXPECT_FALSE(captured.cache);
+      compat::AutocastGuard replay(captured);
+      EXPECT_FALSE(compat::autocast_state().cache);
+      EXPECT_EQ(matmul_dtype(), torch::kBFloat16);
+    }
+    EXPECT_EQ(compat::autocast_state().cache, before.cache);
+  }
+  const auto after = compat::autocast_state();
+  EXPECT_FALSE(after.cpu);
+  EXPECT_EQ(after.cpu_dtype, before.cpu_dtype);
+  EXPECT_EQ(after.cuda, before.cuda);
+  EXPECT_EQ(after.cache, before.cache);
+  EXPECT_EQ(matmul_dtype(), torch::kFloat32);
+}
+
+TEST(ResolvePrecision, AutoIsFp32OnCpuAndBf16MixedOnCudaAndUnknownValuesAreNamed) {
+  EXPECT_EQ(resolve_precision("auto", kCpu), "fp32");
+  EXPECT_EQ(resolve_precision("auto", torch::Device(torch::kCUDA, 0)), "bf16-mixed");
+  EXPECT_EQ(resolve_precision("bf16-mixed", kCpu), "bf16-mixed");
+  EXPECT_EQ(resolve_precision("bf16", kCpu), "bf16");
+  const auto message = test::error_of([] { resolve_precision("fp16", kCpu); });
+  EXPECT_NE(message.find("train.precision"), std::string::npos) << message;
+  EXPECT_NE(message.find("'fp16'"), std::string::npos) << message;
+}
+
+// at::linear casts its (non-view) fp32 weight through autocast's cache. A checkpointed call
+// runs with grad off: had it cached the cast, the later use below would reuse a cast without
+// autograd history and the weight would miss that use's gradient (pytorch issue 158232).
+// bireco's Linear multiplies by weight.t(), a view autocast never caches; this guards the rule.
+TEST(AutocastGuard, CheckpointedForwardLeavesNoHistorylessCastInTheCache) {
+  torch::manual_seed(2);
+  auto w = torch::randn({6, 5}).requires_grad_(true);
+  auto x1 = torch::randn({3, 5}), x2 = torch::randn({4, 5});
+  auto grad_of_w = [&](bool checkpointed, bool cache) -> torch::Tensor {
+    w.mutable_grad() = torch::Tensor();
+    torch::Tensor loss;
+    {
+      auto state = compat::autocast_state();
+      state.cpu = true;
+      state.cache = cache;
+      compat::AutocastGuard autocast(state);
+      auto first = checkpointed ? model::checkpoint([&](const torch::Tensor& x) { return at::linear(x, w); }, x1)
+                                : at::linear(x1, w);
+      auto second = at::linear(x2, w);  // grad on: must reach w
+      EXPECT_EQ(second.scalar_type(), torch::kBFloat16);
+      loss = first.to(torch::kFloat32).pow(2).sum() + second.to(torch::kFloat32).sum();
+    }
+    loss.backward();
+    return w.grad().clone();
+  };
+  // The reference casts w once per use, as the checkpointed run does (a shared cached cast
+  // would sum the two uses' gradients in bf16 instead of fp32).
+  const auto plain = grad_of_w(false, false);
+  const auto recomputed = grad_of_w(true, true);
+  EXPECT_TRUE(torch::equal(recomputed, plain)) << (recomputed - plain).abs().max().item<double>();
+}
+
+// The fixtures' batched prefix reconstruction (see tests/objective/test_reconstruction.cpp).
+struct FixtureReconstruction {
+  model::Transformer model{nullptr};
+  torch::Tensor prefix;
+  data::TextBlock target;
+  objective::ReconstructionOptions options;
+
+  explicit FixtureReconstruction(const std::string& arch) : model(load_fixture_model(arch)) {
+    auto f = fixtures(arch);
+    prefix = f.at("recon_batch_prefix");
+    target.input_ids = f.at("recon_batch_target_ids");
+    target.attention_mask = f.at("recon_batch_attention_mask").slice(1, 1);  // drop the prefix slot
+    target.prefix_length = torch::zeros({target.input_ids.size(0)}, torch::kLong);
+    options.predict_eos = true;
+    options.eos_id = 2;
+    options.chunk_tokens = 3;
+  }
+  // Mean token loss and the largest |logit| of the pass (fp32 head on the fp32 hidden state).
+  std::pair<double, double> loss_and_logit_scale() {
+    auto loss = objective::reconstruction_loss(model, prefix, target, options);
+    auto in = objective::reconstruction_inputs(model, prefix, target, options);
+    auto hidden = model->forward_embeds(in.embeds, in.attention_mask).last_hidden_state;
+    compat::AutocastGuard fp32(kCpu, false);
+    const double scale = model->lm_head(hidden.to(torch::kFloat32)).abs().max().item<double>();
+    return {loss.sum.item<double>() / static_cast<double>(loss.tokens), scale};
+  }
+};
+
+class Bf16Mixed : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Bf16Mixed, ReconstructionLossIsNearFp32ButNotIdentical) {
+  FixtureReconstruction r(GetParam());
+  torch::NoGradGuard no_grad;
+  const auto [fp32, logit_scale] = r.loss_and_logit_scale();
+  double mixed = 0;
+  {
+    compat::AutocastGuard autocast(kCpu, true);
+    mixed = r.loss_and_logit_scale().first;
+  }
+  // Bound: autocast rounds each matmul's inputs to bf16 (8 significant bits: relative error
+  // <= 2^-9 per operand, so <= 2^-8 per product) and accumulates in fp32. Each of the L
+  // layers and the head adds at most that relative error to what reaches the logits, so
+  // |d logit| <= (L + 1) * 2^-8 * max|logit|; cross-entropy moves by at most 2 * max|d logit|
+  // (its gradient in the logits sums to at most 2 in absolute value).
+  const int64_t layers = r.model->config.num_hidden_layers;
+  const double bound = 2.0 * static_cast<double>(layers + 1) * std::ldexp(1.0, -8) * logit_scale;
+  EXPECT_LE(std::abs(mixed - fp32), bound) << "fp32 " << fp32 << " bf16-mixed " << mixed;
+  EXPECT_NE(mixed, fp32);  // autocast did act
+  EXPECT_TRUE(std::isfinite(mixed));
+}
+
+// Under autocast, gradient checkpointing recomputes each layer in the forward's autocast
+// state: the recomputed graph is the forward's, so the gradients are the same bits.
+TEST_P(Bf16Mixed, CheckpointedGradientsEqualPlainOnes) {
+  FixtureReconstruction r(GetParam());
+  r.model->train();  // checkpointing acts in training only (the fixtures have no dropout)
+  auto grads = [&](bool checkpointing) {
+    r.model->gradient_checkpointing = checkpointing;
+    r.model->zero_grad();
+    objective::TokenLoss loss;
+    {
+      compat::AutocastGuard autocast(kCpu, true);
+      loss = objective::reconstruction_loss(r.model, r.prefix, r.target, r.options);
+    }
+    loss.sum.backward();  // outside the guard, as the trainer does
+    std::map<std::string, torch::Tensor> out;
+    for (const auto& p : r.model->named_parameters()) out[p.key()] = p.value().grad().clone();
+    return out;
+  };
+  auto plain = grads(false);
+  auto recomputed = grads(true);
+  for (const auto& [name, g] : plain) {
+    EXPECT_EQ(recomputed.at(name).scalar_type(), torch::kFloat32) << name;
+    EXPECT_TRUE(torch::equal(recomputed.at(name), g))
+        << name << " max diff " << (recomputed.at(name) - g).abs().max().item<double>();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, Bf16Mixed, ::testing::Values("llama", "qwen2", "mistral"));
+
+// The demo's tiny Llama on the bundled SciFact pairs (tests/train/test_trainer.cpp's run).
+config::StageConfig tiny_mixed_config(const fs::path& out) {
+  config::StageConfig c;
+  c.stage = "reconstruction";
+  c.model.path = (test::source_dir() / "configs/demo/tiny-llama").string();
+  c.model.init = "random";
+  c.model.device = "cpu";
+  c.model.gradient_checkpointing = true;
+  c.text.max_length = 24;
+  c.text.template_ = "{text}";
+  c.text.add_eos = true;
+  c.data.train = {(test::source_dir() / "data/demo/train/scifact.jsonl").string()};
+  c.data.default_instruction = "Retrieve";
+  c.optim.lr = 1e-3;
+  c.schedule.warmup_steps = 1;
+  c.train.batch_size = 4;
+  c.train.max_steps = 3;
+  c.train.seed = 3;
+  c.train.precision = "bf16-mixed";
+  c.checkpoint.dir = out.string();
+  c.checkpoint.every = 1;
+  c.checkpoint.keep = 0;
+  return c;
+}
+
+TEST(Bf16MixedTrainer, Fp32MasterWeightsAndMomentsFiniteLossAndBitExactResume) {
+  test::TempDir tmp;
+  Trainer uninterrupted(tiny_mixed_config(tmp / "whole"));
+  EXPECT_EQ(uninterrupted.precision(), "bf16-mixed");
+  uninterrupted.train();
+  for (const auto& p : uninterrupted.model()->named_parameters())
+    EXPECT_EQ(p.value().scalar_type(), torch::kFloat32) << p.key();
+  std::ifstream metrics(tmp / "whole/metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line); ++lines)
+    EXPECT_TRUE(std::isfinite(nlohmann::json::parse(line)["loss"].get<double>())) << line;
+  EXPECT_EQ(lines, 3);
+  for (const auto& [name, t] : model::read_safetensors(tmp / "whole/step-1/model.safetensors"))
+    EXPECT_EQ(t.scalar_type(), torch::kFloat32) << name;
+  const auto moments = read_optimizer_state(tmp / "whole/step-1");
+  int64_t moment_count = 0;
+  for (const auto& [name, t] : moments) {
+    if (name.find(".exp_avg") == std::string::npos) continue;  // exp_avg, exp_avg_sq
+    EXPECT_EQ(t.scalar_type(), torch::kFloat32) << name;
+    ++moment_count;
+  }
+  EXPECT_GT(moment_count, 0);
+
+  Trainer resumed(tiny_mixed_config(tmp / "second"));
+  resumed.resume_from(tmp / "whole/step-1");
+  resumed.train();
+  auto expected = uninterrupted.model()->named_parameters();
+  for (const auto& p : resumed.model()->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << p.key();
+}
+
+}  // namespace
+}  // namespace bireco::train
