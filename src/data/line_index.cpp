@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 
+#include <spdlog/spdlog.h>
+
 #include "bireco/util/error.h"
 
 namespace bireco::data {
@@ -200,7 +202,10 @@ LineIndex LineIndex::build(const std::filesystem::path& file, const LineValidato
     }
     std::error_code ec;
     std::filesystem::rename(tmp, cache, ec);
-    if (ec) std::filesystem::remove(tmp, ec);
+    if (ec)
+      std::filesystem::remove(tmp, ec);
+    else  // the one file bireco writes outside its output folders: say where (durable_file.h)
+      spdlog::info("data: line index of {} cached in {}", file.string(), cache.string());
   }
   return index;
 }

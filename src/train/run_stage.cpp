@@ -1,12 +1,13 @@
 #include "bireco/train/run_stage.h"
 
 #include <filesystem>
-#include <fstream>
+#include <spdlog/spdlog.h>
 
 #include "bireco/config/load.h"
 #include "bireco/dist/environment.h"
 #include "bireco/train/checkpoint.h"
 #include "bireco/train/trainer.h"
+#include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 
 namespace bireco::train {
@@ -17,28 +18,24 @@ void write_resolved_config(const config::PlannedStage& stage) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("checkpoint.dir: cannot create '" + dir.string() + "': " + ec.message());
-  const fs::path target = dir / "resolved_config.json";
-  const fs::path temp = dir / "resolved_config.json.tmp";
-  {
-    std::ofstream out(temp);
-    out << config::to_json(stage.config).dump(2) << "\n";
-    if (!out) throw Error("cannot write " + temp.string());
-  }
-  fs::rename(temp, target, ec);
-  if (ec) {
-    throw Error("cannot rename " + temp.string() + " to " + target.string() + ": " + ec.message());
-  }
+  util::write_file_atomically(dir / "resolved_config.json", config::to_json(stage.config).dump(2) + "\n");
 }
 
 void run_stage(const config::PlannedStage& stage, const std::string& resume) {
   // Every rank resolves the same config; one writes it (several writers would race on the
   // temporary file).
-  if (dist::read_environment().rank == 0) write_resolved_config(stage);
+  if (dist::read_environment().rank == 0) {
+    write_resolved_config(stage);
+    spdlog::info("stage '{}' writes under {}", stage.name, fs::absolute(stage.config.checkpoint.dir).lexically_normal().string());
+  }
   Trainer trainer(stage.config);
   if (resume == "auto") {
+    // The newest checkpoint that verifies; incomplete and corrupted ones are skipped (warned).
     const fs::path latest = latest_checkpoint(stage.config.checkpoint.dir);
     if (!latest.empty()) trainer.resume_from(latest);  // none: a fresh start
   } else if (resume != "none" && !resume.empty()) {
+    const std::string problem = checkpoint_problem(resume);
+    if (!problem.empty()) throw Error("--resume " + resume + ": " + problem);
     trainer.resume_from(resume);
   }
   trainer.train();
