@@ -11,6 +11,7 @@
 #include "bireco/model/hf_io.h"
 #include "bireco/model/model_config.h"
 #include "bireco/train/checkpoint.h"
+#include "bireco/train/run_stage.h"
 #include "bireco/util/manifest.h"
 #include "test_support.h"
 #include "util/file_size_limit.h"
@@ -155,6 +156,44 @@ TEST(CheckpointSafety, FileSizeLimitDuringSaveKeepsThePreviousCheckpoint) {
   EXPECT_EQ(checkpoint_problem(out / "final"), "");
   EXPECT_EQ(weight_fill(out / "final"), 1.0f);
   EXPECT_EQ(others(out, {"final"}), std::vector<std::string>{});
+}
+
+// End to end through run_stage: `--resume DIR` on a corrupted DIR stops with the file named;
+// `--resume auto` passes over the corrupted newest ones and continues from the good one.
+TEST(CheckpointSafety, RunStageRefusesCorruptedDirAndAutoResumesFromTheNewestGoodOne) {
+  test::TempDir tmp;
+  const fs::path out = tmp / "out";
+  config::PlannedStage stage;
+  stage.name = "tiny";
+  auto& c = stage.config;
+  c.stage = "reconstruction";
+  c.model.path = (test::source_dir() / "configs/demo/tiny-llama").string();
+  c.model.init = "random";
+  c.model.device = "cpu";
+  c.text.max_length = 16;
+  c.text.template_ = "{text}";
+  c.data.train = {(test::source_dir() / "data/demo/train/scifact.jsonl").string()};
+  c.train.batch_size = 2;
+  c.train.max_steps = 2;
+  c.train.precision = "fp32";
+  c.checkpoint.dir = out.string();
+  c.checkpoint.every = 1;
+  c.checkpoint.keep = 0;
+  run_stage(stage, "none");
+  for (const char* dir : {"step-1", "step-2", "final"}) ASSERT_EQ(checkpoint_problem(out / dir), "") << dir;
+
+  std::string weights = test::read_file(out / "final/model.safetensors");
+  weights[weights.size() - 3] ^= 0x40;
+  test::write_file(out / "final/model.safetensors", weights);
+  fs::resize_file(out / "step-2/trainer_state/optimizer.safetensors", 64);
+  const std::string message = test::error_of([&] { run_stage(stage, (out / "final").string()); });
+  EXPECT_EQ(message.rfind("--resume " + (out / "final").string() + ": " + (out / "final/model.safetensors").string() +
+                              ": xxh64 ", 0), 0u) << message;
+
+  run_stage(stage, "auto");  // from step-1: trains step 2 again and saves step-2 and final anew
+  EXPECT_EQ(checkpoint_problem(out / "final"), "");
+  EXPECT_EQ(checkpoint_problem(out / "step-2"), "");
+  EXPECT_EQ(read_trainer_state(out / "final").step, 2);
 }
 
 // A real full disk: a tmpfs that holds one checkpoint and a half. Needs CAP_SYS_ADMIN (root
