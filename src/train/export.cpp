@@ -198,13 +198,23 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
   model::SaveOptions save;
   save.copy_files_from = tokenizer_dir;
   auto merged = merged_copy(loaded, lora);
-  model::save_pretrained(merged, out, save);
-  if (!adapter_dir.empty()) {
-    fs::create_directories(out / "adapter");
-    for (const char* file : {"adapter_config.json", "adapter_model.safetensors"})
-      util::copy_file_durably(adapter_dir / file, out / "adapter" / file);
+  // OUT.tmp, renamed to OUT once every file is written and fsynced (util/durable_file.h).
+  const fs::path target = fs::absolute(out);
+  const fs::path temp = target.string() + ".tmp";
+  util::remove_quietly(temp);
+  try {
+    model::save_pretrained(merged, temp, save);
+    if (!adapter_dir.empty()) {
+      fs::create_directories(temp / "adapter");
+      for (const char* file : {"adapter_config.json", "adapter_model.safetensors"})
+        util::copy_file_durably(adapter_dir / file, temp / "adapter" / file);
+    }
+    write_embedding_files(temp, settings, loaded->config.hidden_size);
+    util::install_directory(temp, target);
+  } catch (...) {
+    util::remove_quietly(temp);
+    throw;
   }
-  write_embedding_files(out, settings, loaded->config.hidden_size);
 }
 
 }  // namespace bireco::train

@@ -28,16 +28,19 @@ void run_stage(const config::PlannedStage& stage, const std::string& resume) {
     write_resolved_config(stage);
     spdlog::info("stage '{}' writes under {}", stage.name, fs::absolute(stage.config.checkpoint.dir).lexically_normal().string());
   }
-  Trainer trainer(stage.config);
+  // The checkpoint is verified against its manifest before anything is built (a bad one stops
+  // the run at once). Cost: the folder is read once more than loading it needs (page-cached).
+  fs::path from;
   if (resume == "auto") {
     // The newest checkpoint that verifies; incomplete and corrupted ones are skipped (warned).
-    const fs::path latest = latest_checkpoint(stage.config.checkpoint.dir);
-    if (!latest.empty()) trainer.resume_from(latest);  // none: a fresh start
+    from = latest_checkpoint(stage.config.checkpoint.dir);  // none: a fresh start
   } else if (resume != "none" && !resume.empty()) {
     const std::string problem = checkpoint_problem(resume);
     if (!problem.empty()) throw Error("--resume " + resume + ": " + problem);
-    trainer.resume_from(resume);
+    from = resume;
   }
+  Trainer trainer(stage.config);
+  if (!from.empty()) trainer.resume_from(from);
   trainer.train();
 }
 

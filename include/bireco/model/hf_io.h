@@ -37,7 +37,8 @@ struct SaveOptions {
 
 // Writes config.json, model.safetensors (or model-0000i-of-0000n.safetensors + index above
 // max_shard_bytes) and the tokenizer files to a temporary folder beside DIR, then renames it
-// to DIR (replacing an older DIR only once the new one is complete). Tied models write no
+// to DIR (replacing an older DIR only once the new one is complete; every file fsynced, and on
+// a write error such as a full disk the temporary folder removed). Tied models write no
 // lm_head.weight. LoRA adapters must be merged first (Error otherwise).
 void save_pretrained(Transformer& model, const std::filesystem::path& dir, const SaveOptions& options = {});
 
