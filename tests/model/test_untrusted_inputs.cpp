@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "bireco/model/load.h"
+#include "bireco/model/lora.h"
 #include "test_support.h"
 
 namespace bireco::model {
@@ -55,6 +56,20 @@ TEST(UntrustedModelInput, ShardIndexNamingAPickleFileIsRefused) {
                    {"pytorch_model-00001.bin", "x"}});
   EXPECT_NE(load_error(dir).find("/weight_map/lm_head.weight = 'pytorch_model-00001.bin' is not a .safetensors file"),
             std::string::npos);
+}
+
+TEST(UntrustedModelInput, PickleAdapterIsRefused) {
+  test::TempDir tmp;
+  test::write_file(tmp / "adapter/adapter_config.json", R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]})");
+  test::write_file(tmp / "adapter/adapter_model.bin", "x");
+  config::ModelConfig o;
+  o.path = (test::source_dir() / "configs/demo/tiny-llama").string();
+  o.init = "random";
+  o.device = "cpu";
+  Transformer m = load(o, 0);
+  EXPECT_EQ(test::error_of([&] { load_adapter(m, tmp / "adapter"); }).rfind(
+                (tmp / "adapter/adapter_model.bin").string() + ": pickle weights are refused", 0),
+            0u);
 }
 
 }  // namespace

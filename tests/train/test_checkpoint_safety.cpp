@@ -196,6 +196,18 @@ TEST(CheckpointSafety, RunStageRefusesCorruptedDirAndAutoResumesFromTheNewestGoo
   EXPECT_EQ(read_trainer_state(out / "final").step, 2);
 }
 
+// `bireco` under `ulimit -f` gets EFBIG (SIGXFSZ is ignored) and says which file, instead of
+// dying from the signal; OUT is not left half-written.
+TEST(CheckpointSafety, CliUnderFileSizeLimitReportsTheFileInsteadOfDying) {
+  test::TempDir tmp;
+  const auto r = test::run_command("ulimit -f 64 && " + test::bireco_binary().string() + " export --checkpoint " +
+                                   (test::data_dir() / "hf-parity/llama").string() + " --out " + (tmp / "out").string());
+  EXPECT_EQ(r.status, 1) << r.output;  // not 128 + SIGXFSZ
+  EXPECT_NE(r.output.find("model.safetensors"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(std::strerror(EFBIG)), std::string::npos) << r.output;
+  EXPECT_EQ(others(tmp.path(), {}), std::vector<std::string>{});
+}
+
 // A real full disk: a tmpfs that holds one checkpoint and a half. Needs CAP_SYS_ADMIN (root
 // in a mount namespace, as the test wrapper runs); skipped otherwise.
 class SmallTmpfs : public ::testing::Test {
