@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     const int fd = ::open(file.c_str(), O_RDONLY);
     std::vector<char> buffer(1 << 20);
     ssize_t n;
-    while ((n = ::read(fd, buffer.data(), buffer.size())) > 0) sink += static_cast<unsigned char>(buffer[n - 1]);
+    while ((n = ::read(fd, buffer.data(), buffer.size())) > 0)
+      sink += static_cast<unsigned char>(buffer[n - 1]);
     ::close(fd);
   });
   uint64_t sum = 0;

@@ -2,14 +2,13 @@
 #include "bireco/data/line_index.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-
-#include <spdlog/spdlog.h>
 
 #include "bireco/util/error.h"
 

@@ -59,7 +59,8 @@ struct Checkpoint {
 // them and says how to convert.
 bool is_pickle_weight_file(const fs::path& file) {
   const std::string ext = file.extension().string();
-  return ext == ".bin" || ext == ".pt" || ext == ".pth" || ext == ".pkl" || ext == ".pickle" || ext == ".ckpt";
+  return ext == ".bin" || ext == ".pt" || ext == ".pth" || ext == ".pkl" || ext == ".pickle" ||
+         ext == ".ckpt";
 }
 
 // The shard files model.safetensors.index.json names; a name that leaves `dir` (absolute, or
@@ -76,9 +77,11 @@ std::vector<std::string> index_shards(const fs::path& index) {
     throw Error(index.string() + ": `weight_map` missing");
   std::set<std::string> names;
   for (const auto& [name, file] : j["weight_map"].items()) {
-    if (!file.is_string()) throw Error(index.string() + ": /weight_map/" + name + " is not a file name");
+    if (!file.is_string())
+      throw Error(index.string() + ": /weight_map/" + name + " is not a file name");
     const fs::path shard(file.get<std::string>());
-    if (shard.empty() || shard.is_absolute() || std::find(shard.begin(), shard.end(), "..") != shard.end())
+    if (shard.empty() || shard.is_absolute() ||
+        std::find(shard.begin(), shard.end(), "..") != shard.end())
       throw Error(index.string() + ": /weight_map/" + name + " = '" + shard.string() +
                   "' points outside the model folder (refused)");
     if (shard.extension() != ".safetensors")
@@ -106,10 +109,12 @@ Checkpoint open_checkpoint(const fs::path& dir) {
         if (entry.is_regular_file() && is_pickle_weight_file(entry.path()))
           pickles += (pickles.empty() ? "" : ", ") + entry.path().filename().string();
     if (!pickles.empty())
-      throw Error(dir.string() + ": holds only pickle weights (" + pickles +
-                  "); bireco refuses pickle (loading it can run arbitrary code). Convert once with: "
-                  "python -c \"from transformers import AutoModel; d='" + dir.string() +
-                  "'; AutoModel.from_pretrained(d).save_pretrained(d, safe_serialization=True)\"");
+      throw Error(
+          dir.string() + ": holds only pickle weights (" + pickles +
+          "); bireco refuses pickle (loading it can run arbitrary code). Convert once with: "
+          "python -c \"from transformers import AutoModel; d='" +
+          dir.string() +
+          "'; AutoModel.from_pretrained(d).save_pretrained(d, safe_serialization=True)\"");
     throw Error(dir.string() + ": no model.safetensors or model.safetensors.index.json "
                 "(bireco reads safetensors checkpoints only)");
   }
@@ -140,7 +145,8 @@ std::string shape_str(c10::IntArrayRef s) {
 
 // model.safetensors, or shards of consecutive tensors until the next would pass the limit (as
 // transformers splits) plus model.safetensors.index.json.
-void write_weight_files(const fs::path& dir, const NamedTensors& tensors, int64_t total, int64_t max_shard_bytes) {
+void write_weight_files(const fs::path& dir, const NamedTensors& tensors, int64_t total,
+                        int64_t max_shard_bytes) {
   std::vector<NamedTensors> shards(1);
   int64_t shard_bytes = 0;
   for (const auto& t : tensors) {
@@ -156,7 +162,8 @@ void write_weight_files(const fs::path& dir, const NamedTensors& tensors, int64_
     write_safetensors(dir / "model.safetensors", shards[0]);
     return;
   }
-  nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", nlohmann::json::object()}};
+  nlohmann::json index = {{"metadata", {{"total_size", total}}},
+                          {"weight_map", nlohmann::json::object()}};
   char name[64];
   for (size_t i = 0; i < shards.size(); ++i) {
     std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
@@ -235,7 +242,8 @@ void save_pretrained(Transformer& model, const fs::path& dir, const SaveOptions&
     write_weight_files(tmp, tensors, total, options.max_shard_bytes);
     if (!options.copy_files_from.empty())
       for (const auto& f : kTokenizerFiles)
-        if (fs::exists(options.copy_files_from / f)) util::copy_file_durably(options.copy_files_from / f, tmp / f);
+        if (fs::exists(options.copy_files_from / f))
+          util::copy_file_durably(options.copy_files_from / f, tmp / f);
     // Swap in: the old DIR (if any) is removed only after the new one is in place.
     util::install_directory(tmp, target);
   } catch (...) {

@@ -133,9 +133,10 @@ config::LoraConfig load_adapter(Transformer& model, const fs::path& dir) {
   lora.targets = j.at("target_modules").get<std::vector<std::string>>();
   const std::string task = j.value("task_type", "FEATURE_EXTRACTION");
   if (!fs::exists(dir / "adapter_model.safetensors") && fs::exists(dir / "adapter_model.bin"))
-    throw Error((dir / "adapter_model.bin").string() +
-                ": pickle weights are refused (loading them can run arbitrary code); save the adapter with "
-                "safe_serialization=True (peft's default) to get adapter_model.safetensors");
+    throw Error(
+        (dir / "adapter_model.bin").string() +
+        ": pickle weights are refused (loading them can run arbitrary code); save the adapter with "
+        "safe_serialization=True (peft's default) to get adapter_model.safetensors");
   apply_lora(model, lora, 0);
 
   const SafetensorsFile file(dir / "adapter_model.safetensors");

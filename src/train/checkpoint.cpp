@@ -1,11 +1,11 @@
 #include "bireco/train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>
 #include <mutex>
-#include <spdlog/spdlog.h>
 #include <tuple>
 #include <vector>
 
@@ -139,7 +139,8 @@ std::string checkpoint_problem(const fs::path& dir) {
   if (!fs::is_directory(dir)) return dir.string() + ": not a folder";
   std::string problem = util::manifest_problem(dir, util::ManifestCheck::kChecksums);
   if (problem.empty() && !is_complete_checkpoint(dir))
-    problem = (dir / util::kManifestFile).string() + ": lists no trainer_state/state.json (not a bireco checkpoint)";
+    problem = (dir / util::kManifestFile).string() +
+              ": lists no trainer_state/state.json (not a bireco checkpoint)";
   return problem;
 }
 
@@ -156,13 +157,15 @@ fs::path latest_checkpoint(const fs::path& checkpoint_dir) {
     const fs::path dir = entry.path();
     if (!entry.is_directory()) continue;
     if (is_stale_temporary(dir)) {
-      spdlog::warn("--resume auto: skipping {}: incomplete (a save that did not finish)", dir.string());
+      spdlog::warn("--resume auto: skipping {}: incomplete (a save that did not finish)",
+                   dir.string());
       continue;
     }
     const bool is_final = dir.filename() == "final";
     if (!is_final && step_of(dir) < 0) continue;
     if (!is_complete_checkpoint(dir)) {
-      spdlog::warn("--resume auto: skipping {}: incomplete (no valid {})", dir.string(), util::kManifestFile);
+      spdlog::warn("--resume auto: skipping {}: incomplete (no valid {})", dir.string(),
+                   util::kManifestFile);
       continue;
     }
     const int64_t step = recorded_step(dir);

@@ -4,8 +4,8 @@
 
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "bireco/config/document.h"
 #include "bireco/config/load.h"

@@ -1,7 +1,8 @@
 #include "bireco/train/run_stage.h"
 
-#include <filesystem>
 #include <spdlog/spdlog.h>
+
+#include <filesystem>
 
 #include "bireco/config/load.h"
 #include "bireco/dist/environment.h"
@@ -18,7 +19,8 @@ void write_resolved_config(const config::PlannedStage& stage) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("checkpoint.dir: cannot create '" + dir.string() + "': " + ec.message());
-  util::write_file_atomically(dir / "resolved_config.json", config::to_json(stage.config).dump(2) + "\n");
+  util::write_file_atomically(dir / "resolved_config.json",
+                              config::to_json(stage.config).dump(2) + "\n");
 }
 
 void run_stage(const config::PlannedStage& stage, const std::string& resume) {
@@ -26,14 +28,18 @@ void run_stage(const config::PlannedStage& stage, const std::string& resume) {
   // temporary file).
   if (dist::read_environment().rank == 0) {
     write_resolved_config(stage);
-    spdlog::info("stage '{}' writes under {}", stage.name, fs::absolute(stage.config.checkpoint.dir).lexically_normal().string());
+    spdlog::info("stage '{}' writes under {}", stage.name,
+                 fs::absolute(stage.config.checkpoint.dir).lexically_normal().string());
   }
   // The checkpoint is verified against its manifest before anything is built (a bad one stops
   // the run at once). Cost: the folder is read once more than loading it needs (page-cached).
   fs::path from;
   if (resume == "auto") {
     // The newest checkpoint that verifies; incomplete and corrupted ones are skipped (warned).
-    from = latest_checkpoint(stage.config.checkpoint.dir);  // none: a fresh start
+    from = latest_checkpoint(stage.config.checkpoint.dir);
+    if (from.empty())
+      spdlog::info("--resume auto: no complete checkpoint in {}: starting at step 0",
+                   stage.config.checkpoint.dir);
   } else if (resume != "none" && !resume.empty()) {
     const std::string problem = checkpoint_problem(resume);
     if (!problem.empty()) throw Error("--resume " + resume + ": " + problem);

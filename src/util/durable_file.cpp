@@ -123,7 +123,8 @@ void install_directory(const fs::path& temp, const fs::path& target) {
   const bool replacing = fs::exists(target);
   if (replacing) {
     fs::rename(target, old, ec);
-    if (ec) throw Error("cannot rename " + target.string() + " to " + old.string() + ": " + ec.message());
+    if (ec)
+      throw Error("cannot rename " + target.string() + " to " + old.string() + ": " + ec.message());
   }
   fs::rename(temp, target, ec);
   if (ec) {

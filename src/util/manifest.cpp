@@ -43,16 +43,19 @@ bool has_manifest(const fs::path& dir) { return fs::is_regular_file(dir / kManif
 Manifest read_manifest(const fs::path& dir) {
   const fs::path file = dir / kManifestFile;
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(file.string() + ": missing (incomplete checkpoint: its save did not finish)");
+  if (!in)
+    throw Error(file.string() + ": missing (incomplete checkpoint: its save did not finish)");
   Manifest manifest;
   try {
     const auto json = nlohmann::json::parse(in);
     if (json.value("format", "") != kFormat || json.value("version", 0) != kVersion)
-      throw Error(file.string() + ": not a version-" + std::to_string(kVersion) + " bireco manifest");
+      throw Error(file.string() + ": not a version-" + std::to_string(kVersion) +
+                  " bireco manifest");
     for (const auto& [rel, entry] : json.at("files").items()) {
       const fs::path path(rel);
       if (path.is_absolute() || std::find(path.begin(), path.end(), "..") != path.end())
-        throw Error(file.string() + ": file `" + rel + "` lies outside the folder (corrupted checkpoint)");
+        throw Error(file.string() + ": file `" + rel +
+                    "` lies outside the folder (corrupted checkpoint)");
       ManifestEntry e;
       e.size = entry.at("size").get<uint64_t>();
       e.xxh64 = std::stoull(entry.at("xxh64").get<std::string>(), nullptr, 16);
@@ -66,7 +69,8 @@ Manifest read_manifest(const fs::path& dir) {
   return manifest;
 }
 
-std::string manifest_problem(const fs::path& dir, ManifestCheck check, const std::vector<std::string>& only) {
+std::string manifest_problem(const fs::path& dir, ManifestCheck check,
+                             const std::vector<std::string>& only) {
   Manifest manifest;
   try {
     manifest = read_manifest(dir);
@@ -74,16 +78,19 @@ std::string manifest_problem(const fs::path& dir, ManifestCheck check, const std
     return e.what();
   }
   for (const auto& rel : only)
-    if (!manifest.count(rel)) return (dir / rel).string() + ": not listed in " + kManifestFile + " (corrupted checkpoint)";
+    if (!manifest.count(rel))
+      return (dir / rel).string() + ": not listed in " + kManifestFile + " (corrupted checkpoint)";
   for (const auto& [rel, expected] : manifest) {
     if (!only.empty() && std::find(only.begin(), only.end(), rel) == only.end()) continue;
     const fs::path file = dir / rel;
     std::error_code ec;
     const uint64_t size = fs::file_size(file, ec);
-    if (ec) return file.string() + ": missing (listed in " + kManifestFile + "; incomplete or corrupted checkpoint)";
+    if (ec)
+      return file.string() + ": missing (listed in " + kManifestFile +
+             "; incomplete or corrupted checkpoint)";
     if (size != expected.size)
-      return file.string() + ": size " + std::to_string(size) + " != manifest " + std::to_string(expected.size) +
-             " (truncated or corrupted checkpoint)";
+      return file.string() + ": size " + std::to_string(size) + " != manifest " +
+             std::to_string(expected.size) + " (truncated or corrupted checkpoint)";
     if (check != ManifestCheck::kChecksums) continue;
     uint64_t sum = 0;
     try {
@@ -92,12 +99,14 @@ std::string manifest_problem(const fs::path& dir, ManifestCheck check, const std
       return e.what();
     }
     if (sum != expected.xxh64)
-      return file.string() + ": xxh64 " + hex(sum) + " != manifest " + hex(expected.xxh64) + " (corrupted checkpoint)";
+      return file.string() + ": xxh64 " + hex(sum) + " != manifest " + hex(expected.xxh64) +
+             " (corrupted checkpoint)";
   }
   return "";
 }
 
-void verify_manifest(const fs::path& dir, ManifestCheck check, const std::vector<std::string>& only) {
+void verify_manifest(const fs::path& dir, ManifestCheck check,
+                     const std::vector<std::string>& only) {
   const std::string problem = manifest_problem(dir, check, only);
   if (!problem.empty()) throw Error(problem);
 }

@@ -22,11 +22,19 @@ namespace fs = std::filesystem;
 
 // A one-layer Llama small enough to save in milliseconds (model.safetensors ~ 40 KB).
 model::Transformer tiny_model(double fill) {
-  const auto config = model::parse_model_config(nlohmann::json{
-      {"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 64},
-      {"hidden_size", 32}, {"intermediate_size", 64}, {"num_hidden_layers", 1}, {"num_attention_heads", 2},
-      {"num_key_value_heads", 1}, {"max_position_embeddings", 64}, {"rms_norm_eps", 1e-5},
-      {"tie_word_embeddings", true}, {"torch_dtype", "float32"}});
+  const auto config =
+      model::parse_model_config(nlohmann::json{{"architectures", {"LlamaForCausalLM"}},
+                                               {"model_type", "llama"},
+                                               {"vocab_size", 64},
+                                               {"hidden_size", 32},
+                                               {"intermediate_size", 64},
+                                               {"num_hidden_layers", 1},
+                                               {"num_attention_heads", 2},
+                                               {"num_key_value_heads", 1},
+                                               {"max_position_embeddings", 64},
+                                               {"rms_norm_eps", 1e-5},
+                                               {"tie_word_embeddings", true},
+                                               {"torch_dtype", "float32"}});
   model::Transformer m(config);
   torch::NoGradGuard no_grad;
   for (auto& p : m->parameters()) p.fill_(fill);
@@ -71,8 +79,9 @@ TEST(CheckpointSafety, SavedCheckpointVerifiesAndItsManifestListsEveryFile) {
   EXPECT_EQ(checkpoint_problem(dir), "");
   EXPECT_TRUE(is_complete_checkpoint(dir));
   const auto manifest = util::read_manifest(dir);
-  for (const char* file : {"config.json", "model.safetensors", "trainer_state/state.json",
-                           "trainer_state/optimizer.safetensors", "trainer_state/rng.safetensors"}) {
+  for (const char* file :
+       {"config.json", "model.safetensors", "trainer_state/state.json",
+        "trainer_state/optimizer.safetensors", "trainer_state/rng.safetensors"}) {
     ASSERT_TRUE(manifest.count(file)) << file;
     EXPECT_EQ(manifest.at(file).size, fs::file_size(dir / file)) << file;
   }
@@ -84,8 +93,9 @@ TEST(CheckpointSafety, TruncatedModelIsRefusedNamingTheFile) {
   const fs::path dir = save(tmp / "step-40", 40);
   const auto size = fs::file_size(dir / "model.safetensors");
   fs::resize_file(dir / "model.safetensors", size / 2);
-  const std::string expected = (dir / "model.safetensors").string() + ": size " + std::to_string(size / 2) +
-                               " != manifest " + std::to_string(size) + " (truncated or corrupted checkpoint)";
+  const std::string expected = (dir / "model.safetensors").string() + ": size " +
+                               std::to_string(size / 2) + " != manifest " + std::to_string(size) +
+                               " (truncated or corrupted checkpoint)";
   EXPECT_EQ(checkpoint_problem(dir), expected);
   EXPECT_EQ(test::error_of([&] { verify_checkpoint(dir); }), expected);
   // Loading the folder as a model (bireco embed/eval/export) checks it too.
@@ -111,7 +121,8 @@ TEST(CheckpointSafety, DeletedManifestMakesTheCheckpointIncomplete) {
   fs::remove(dir / util::kManifestFile);
   EXPECT_FALSE(is_complete_checkpoint(dir));
   EXPECT_EQ(checkpoint_problem(dir),
-            (dir / util::kManifestFile).string() + ": missing (incomplete checkpoint: its save did not finish)");
+            (dir / util::kManifestFile).string() +
+                ": missing (incomplete checkpoint: its save did not finish)");
 }
 
 TEST(CheckpointSafety, ResumeAutoTakesTheNewestCheckpointThatVerifies) {
@@ -123,7 +134,7 @@ TEST(CheckpointSafety, ResumeAutoTakesTheNewestCheckpointThatVerifies) {
   save(out / "step-4", 4);
   fs::copy(out / "step-4", out / "step-5.tmp", fs::copy_options::recursive);  // a killed save
   fs::remove(out / "step-4" / util::kManifestFile);                           // incomplete
-  fs::resize_file(out / "step-3/model.safetensors", 100);                       // truncated
+  fs::resize_file(out / "step-3/model.safetensors", 100);                     // truncated
   std::string opt = test::read_file(out / "step-2/trainer_state/optimizer.safetensors");
   opt[opt.size() - 1] ^= 0x01;  // bit rot
   test::write_file(out / "step-2/trainer_state/optimizer.safetensors", opt);
@@ -152,7 +163,8 @@ TEST(CheckpointSafety, FileSizeLimitDuringSaveKeepsThePreviousCheckpoint) {
     message = test::error_of([&] { save(out / "final", 2, /*fill=*/2.0); });
   }
   EXPECT_NE(message.find("model.safetensors"), std::string::npos) << message;
-  EXPECT_NE(message.find(std::string(": write failed: ") + std::strerror(EFBIG)), std::string::npos) << message;
+  EXPECT_NE(message.find(std::string(": write failed: ") + std::strerror(EFBIG)), std::string::npos)
+      << message;
   EXPECT_EQ(checkpoint_problem(out / "final"), "");
   EXPECT_EQ(weight_fill(out / "final"), 1.0f);
   EXPECT_EQ(others(out, {"final"}), std::vector<std::string>{});
@@ -180,15 +192,19 @@ TEST(CheckpointSafety, RunStageRefusesCorruptedDirAndAutoResumesFromTheNewestGoo
   c.checkpoint.every = 1;
   c.checkpoint.keep = 0;
   run_stage(stage, "none");
-  for (const char* dir : {"step-1", "step-2", "final"}) ASSERT_EQ(checkpoint_problem(out / dir), "") << dir;
+  for (const char* dir : {"step-1", "step-2", "final"})
+    ASSERT_EQ(checkpoint_problem(out / dir), "") << dir;
 
   std::string weights = test::read_file(out / "final/model.safetensors");
   weights[weights.size() - 3] ^= 0x40;
   test::write_file(out / "final/model.safetensors", weights);
   fs::resize_file(out / "step-2/trainer_state/optimizer.safetensors", 64);
   const std::string message = test::error_of([&] { run_stage(stage, (out / "final").string()); });
-  EXPECT_EQ(message.rfind("--resume " + (out / "final").string() + ": " + (out / "final/model.safetensors").string() +
-                              ": xxh64 ", 0), 0u) << message;
+  EXPECT_EQ(message.rfind("--resume " + (out / "final").string() + ": " +
+                              (out / "final/model.safetensors").string() + ": xxh64 ",
+                          0),
+            0u)
+      << message;
 
   run_stage(stage, "auto");  // from step-1: trains step 2 again and saves step-2 and final anew
   EXPECT_EQ(checkpoint_problem(out / "final"), "");
@@ -200,8 +216,9 @@ TEST(CheckpointSafety, RunStageRefusesCorruptedDirAndAutoResumesFromTheNewestGoo
 // dying from the signal; OUT is not left half-written.
 TEST(CheckpointSafety, CliUnderFileSizeLimitReportsTheFileInsteadOfDying) {
   test::TempDir tmp;
-  const auto r = test::run_command("ulimit -f 64 && " + test::bireco_binary().string() + " export --checkpoint " +
-                                   (test::data_dir() / "hf-parity/llama").string() + " --out " + (tmp / "out").string());
+  const auto r = test::run_command(
+      "ulimit -f 64 && " + test::bireco_binary().string() + " export --checkpoint " +
+      (test::data_dir() / "hf-parity/llama").string() + " --out " + (tmp / "out").string());
   EXPECT_EQ(r.status, 1) << r.output;  // not 128 + SIGXFSZ
   EXPECT_NE(r.output.find("model.safetensors"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(std::strerror(EFBIG)), std::string::npos) << r.output;
@@ -233,7 +250,8 @@ class SmallTmpfs : public ::testing::Test {
 };
 
 TEST_F(SmallTmpfs, NoSpaceLeftDuringSaveKeepsThePreviousCheckpoint) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs (the RLIMIT_FSIZE test covers EFBIG)";
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root to mount a small tmpfs (the RLIMIT_FSIZE test covers EFBIG)";
   // One checkpoint's footprint in 4 KiB pages, measured on an ordinary folder.
   const fs::path probe = save(tmp_ / "probe/final", 1);
   uint64_t pages = 0;
@@ -241,7 +259,8 @@ TEST_F(SmallTmpfs, NoSpaceLeftDuringSaveKeepsThePreviousCheckpoint) {
     if (entry.is_regular_file()) pages += (entry.file_size() + 4095) / 4096;
   const fs::path out = tmp_ / "tmpfs";
   if (!mount(out, (pages + pages / 2 + 2) * 4096))
-    GTEST_SKIP() << "cannot mount a tmpfs here (" << error_ << "); the RLIMIT_FSIZE test covers EFBIG";
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << error_
+                 << "); the RLIMIT_FSIZE test covers EFBIG";
   save(out / "final", 1, /*fill=*/1.0);
   const std::string message = test::error_of([&] { save(out / "final", 2, /*fill=*/2.0); });
   EXPECT_NE(message.find(std::strerror(ENOSPC)), std::string::npos) << message;

@@ -17,7 +17,9 @@ namespace bireco::util {
 namespace {
 namespace fs = std::filesystem;
 
-uint64_t hash_of(const std::string& text, uint64_t seed = 0) { return xxhash64(text.data(), text.size(), seed); }
+uint64_t hash_of(const std::string& text, uint64_t seed = 0) {
+  return xxhash64(text.data(), text.size(), seed);
+}
 
 // Published vectors: xxHash's own sanity check (xxhsum's BMK_sanityCheck: a 101-byte buffer
 // of the top bytes of a squared 32-bit generator, seeds 0 and 2654435761), python-xxhash's
@@ -41,7 +43,8 @@ TEST(Xxhash64, MatchesPublishedTestVectors) {
   EXPECT_EQ(xxhash64(sanity.data(), 1, kPrime), 0x739840CB819FA723ull);
   EXPECT_EQ(xxhash64(sanity.data(), 14, 0), 0xCFFA8DB881BC3A3Dull);
   EXPECT_EQ(xxhash64(sanity.data(), 14, kPrime), 0x5B9611585EFCC9CBull);
-  EXPECT_EQ(xxhash64(sanity.data(), 101, 0), 0x0EAB543384F878ADull);  // 32-byte stripes + every tail
+  EXPECT_EQ(xxhash64(sanity.data(), 101, 0),
+            0x0EAB543384F878ADull);  // 32-byte stripes + every tail
   EXPECT_EQ(xxhash64(sanity.data(), 101, kPrime), 0xCAA65939306F1E21ull);
 }
 
@@ -80,7 +83,8 @@ TEST(Manifest, TruncatedFileIsRefusedNamingItAndBothSizes) {
   const fs::path dir = make_folder(tmp.path());
   fs::resize_file(dir / "model.safetensors", 123);
   EXPECT_EQ(manifest_problem(dir, ManifestCheck::kSizes),
-            (dir / "model.safetensors").string() + ": size 123 != manifest 456 (truncated or corrupted checkpoint)");
+            (dir / "model.safetensors").string() +
+                ": size 123 != manifest 456 (truncated or corrupted checkpoint)");
 }
 
 TEST(Manifest, FlippedByteIsCaughtByChecksumNotBySize) {
@@ -91,7 +95,9 @@ TEST(Manifest, FlippedByteIsCaughtByChecksumNotBySize) {
   test::write_file(dir / "trainer_state/optimizer.safetensors", bytes);
   EXPECT_EQ(manifest_problem(dir, ManifestCheck::kSizes), "");
   const std::string problem = manifest_problem(dir, ManifestCheck::kChecksums);
-  EXPECT_EQ(problem.rfind((dir / "trainer_state/optimizer.safetensors").string() + ": xxh64 ", 0), 0u) << problem;
+  EXPECT_EQ(problem.rfind((dir / "trainer_state/optimizer.safetensors").string() + ": xxh64 ", 0),
+            0u)
+      << problem;
   EXPECT_NE(problem.find("corrupted checkpoint"), std::string::npos);
 }
 
@@ -99,12 +105,14 @@ TEST(Manifest, MissingOrGarbledManifestMeansIncomplete) {
   test::TempDir tmp;
   const fs::path dir = make_folder(tmp.path());
   test::write_file(dir / kManifestFile, "{\"format\": \"bireco-manif");  // cut mid-write
-  EXPECT_NE(manifest_problem(dir, ManifestCheck::kSizes).find((dir / kManifestFile).string() + ": unreadable"),
+  EXPECT_NE(manifest_problem(dir, ManifestCheck::kSizes)
+                .find((dir / kManifestFile).string() + ": unreadable"),
             std::string::npos);
   fs::remove(dir / kManifestFile);
   EXPECT_FALSE(has_manifest(dir));
   EXPECT_EQ(manifest_problem(dir, ManifestCheck::kSizes),
-            (dir / kManifestFile).string() + ": missing (incomplete checkpoint: its save did not finish)");
+            (dir / kManifestFile).string() +
+                ": missing (incomplete checkpoint: its save did not finish)");
 }
 
 TEST(Manifest, PathOutsideTheFolderIsRefused) {
@@ -112,8 +120,9 @@ TEST(Manifest, PathOutsideTheFolderIsRefused) {
   test::write_file(tmp / "d" / kManifestFile,
                    R"({"format": "bireco-manifest", "version": 1, "checksum": "xxh64",
                        "files": {"../secret": {"size": 1, "xxh64": "00"}}})");
-  EXPECT_NE(test::error_of([&] { read_manifest(tmp / "d"); }).find("`../secret` lies outside the folder"),
-            std::string::npos);
+  EXPECT_NE(
+      test::error_of([&] { read_manifest(tmp / "d"); }).find("`../secret` lies outside the folder"),
+      std::string::npos);
 }
 
 TEST(DurableFile, FileSizeLimitBecomesErrorNamingFileAndReason) {
