@@ -2,6 +2,7 @@
 // into one line on stderr and a non-zero exit status (never a stack trace for user mistakes).
 #include <c10/util/Exception.h>
 
+#include <csignal>
 #include <cstdio>
 #include <new>
 
@@ -17,6 +18,9 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 
 int main(int argc, char** argv) {
   using namespace bireco;
+  // A file-size limit (ulimit -f) would kill bireco mid-save with SIGXFSZ; ignored, the write
+  // fails with EFBIG instead and becomes an Error naming the file (util/durable_file.h).
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"bireco: train decoder-only LLMs into text embedders (bidirectional "
                "reconstruction + contrastive learning)"};
   app.require_subcommand(1);

@@ -2,6 +2,7 @@
 #include "bireco/data/line_index.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -200,7 +201,10 @@ LineIndex LineIndex::build(const std::filesystem::path& file, const LineValidato
     }
     std::error_code ec;
     std::filesystem::rename(tmp, cache, ec);
-    if (ec) std::filesystem::remove(tmp, ec);
+    if (ec)
+      std::filesystem::remove(tmp, ec);
+    else  // the one file bireco writes outside its output folders: say where (durable_file.h)
+      spdlog::info("data: line index of {} cached in {}", file.string(), cache.string());
   }
   return index;
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bireco/model/safetensors.h"
+#include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 
 namespace bireco::eval {
@@ -27,17 +28,19 @@ void write_npy(const std::filesystem::path& file, const torch::Tensor& embedding
   header += '\n';
   const auto length = static_cast<uint16_t>(header.size());
   const std::filesystem::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw Error(file.string() + ": cannot write");
+  try {
+    util::DurableFile out(tmp);
     out.write(kNpyMagic, 6);
     const char version[2] = {1, 0};
     out.write(version, 2);
     const char len[2] = {static_cast<char>(length & 0xff), static_cast<char>(length >> 8)};
     out.write(len, 2);
-    out << header;
-    out.write(static_cast<const char*>(data.data_ptr()), static_cast<std::streamsize>(data.numel() * 4));
-    if (!out) throw Error(file.string() + ": write failed");
+    out.write(header);
+    out.write(data.data_ptr(), static_cast<size_t>(data.numel()) * 4);
+    out.finish();
+  } catch (...) {
+    util::remove_quietly(tmp);
+    throw;
   }
   std::filesystem::rename(tmp, file);
 }
@@ -78,9 +81,9 @@ void write_embeddings(const std::filesystem::path& file, const torch::Tensor& em
   const auto ext = file.extension();
   if (ext == ".npy") {
     write_npy(file, embeddings);
-    std::ofstream out(ids_sidecar(file), std::ios::binary);
-    for (const auto& id : ids) out << id << '\n';
-    if (!out) throw Error(ids_sidecar(file).string() + ": write failed");
+    std::string text;
+    for (const auto& id : ids) text += id + '\n';
+    util::write_file_atomically(ids_sidecar(file), text);
   } else if (ext == ".safetensors") {
     model::write_safetensors(file, {{"embeddings", embeddings.to(torch::kCPU, torch::kFloat32)}},
                              {{"format", "pt"}, {"ids", nlohmann::json(ids).dump()}});

@@ -6,21 +6,16 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 
 namespace bireco::eval {
 namespace {
 
+// FILE.tmp, fsynced, renamed (util/durable_file.h), its folder created first.
 void write_atomically(const std::filesystem::path& file, const std::string& text) {
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
-  const std::filesystem::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw Error(file.string() + ": cannot write");
-    out << text;
-    if (!out) throw Error(file.string() + ": write failed");
-  }
-  std::filesystem::rename(tmp, file);
+  util::write_file_atomically(file, text);
 }
 
 }  // namespace

@@ -3,13 +3,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "bireco/model/safetensors.h"
+#include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
+#include "bireco/util/manifest.h"
 
 namespace bireco::model {
 namespace fs = std::filesystem;
@@ -52,32 +55,78 @@ struct Checkpoint {
   std::map<std::string, const SafetensorsFile*> where;
 };
 
+// Pickle-based weight files (torch.save): loading one runs arbitrary code, so bireco refuses
+// them and says how to convert.
+bool is_pickle_weight_file(const fs::path& file) {
+  const std::string ext = file.extension().string();
+  return ext == ".bin" || ext == ".pt" || ext == ".pth" || ext == ".pkl" || ext == ".pickle" ||
+         ext == ".ckpt";
+}
+
+// The shard files model.safetensors.index.json names; a name that leaves `dir` (absolute, or
+// with a `..` component) is refused: the index is input, not a path into the filesystem.
+std::vector<std::string> index_shards(const fs::path& index) {
+  nlohmann::json j;
+  try {
+    std::ifstream in(index);
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(index.string() + ": invalid JSON: " + e.what());
+  }
+  if (!j.contains("weight_map") || !j["weight_map"].is_object())
+    throw Error(index.string() + ": `weight_map` missing");
+  std::set<std::string> names;
+  for (const auto& [name, file] : j["weight_map"].items()) {
+    if (!file.is_string())
+      throw Error(index.string() + ": /weight_map/" + name + " is not a file name");
+    const fs::path shard(file.get<std::string>());
+    if (shard.empty() || shard.is_absolute() ||
+        std::find(shard.begin(), shard.end(), "..") != shard.end())
+      throw Error(index.string() + ": /weight_map/" + name + " = '" + shard.string() +
+                  "' points outside the model folder (refused)");
+    if (shard.extension() != ".safetensors")
+      throw Error(index.string() + ": /weight_map/" + name + " = '" + shard.string() +
+                  "' is not a .safetensors file (bireco reads no pickle)");
+    names.insert(shard.generic_string());
+  }
+  return {names.begin(), names.end()};
+}
+
 Checkpoint open_checkpoint(const fs::path& dir) {
   Checkpoint ck;
   const fs::path index = dir / "model.safetensors.index.json", single = dir / "model.safetensors";
-  std::vector<fs::path> shards;
+  std::vector<std::string> shards;  // relative to dir
   if (fs::exists(single)) {
-    shards.push_back(single);
+    shards.push_back("model.safetensors");
   } else if (fs::exists(index)) {
-    nlohmann::json j;
-    try {
-      std::ifstream in(index);
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(index.string() + ": invalid JSON: " + e.what());
-    }
-    if (!j.contains("weight_map") || !j["weight_map"].is_object())
-      throw Error(index.string() + ": `weight_map` missing");
-    std::set<std::string> names;
-    for (const auto& [name, file] : j["weight_map"].items()) names.insert(file.get<std::string>());
-    for (const auto& n : names) shards.push_back(dir / n);
+    shards = index_shards(index);
     for (const auto& s : shards)
-      if (!fs::exists(s)) throw Error(index.string() + ": shard `" + s.filename().string() + "` is missing");
+      if (!fs::exists(dir / s)) throw Error(index.string() + ": shard `" + s + "` is missing");
   } else {
+    std::string pickles;
+    if (fs::is_directory(dir))
+      for (const auto& entry : fs::directory_iterator(dir))
+        if (entry.is_regular_file() && is_pickle_weight_file(entry.path()))
+          pickles += (pickles.empty() ? "" : ", ") + entry.path().filename().string();
+    if (!pickles.empty())
+      throw Error(
+          dir.string() + ": holds only pickle weights (" + pickles +
+          "); bireco refuses pickle (loading it can run arbitrary code). Convert once with: "
+          "python -c \"from transformers import AutoModel; d='" +
+          dir.string() +
+          "'; AutoModel.from_pretrained(d).save_pretrained(d, safe_serialization=True)\"");
     throw Error(dir.string() + ": no model.safetensors or model.safetensors.index.json "
                 "(bireco reads safetensors checkpoints only)");
   }
-  for (const auto& s : shards) {
+  // A bireco checkpoint carries manifest.json: its weight files are checked against it (plain
+  // Hugging Face folders have none and load as they are).
+  if (util::has_manifest(dir)) {
+    std::vector<std::string> listed = shards;
+    if (fs::exists(index) && !fs::exists(single)) listed.push_back(index.filename().string());
+    util::verify_manifest(dir, util::ManifestCheck::kChecksums, listed);
+  }
+  for (const auto& rel : shards) {
+    const fs::path s = dir / rel;
     ck.files.push_back(std::make_unique<SafetensorsFile>(s));
     for (const auto& name : ck.files.back()->names()) {
       if (ck.where.count(name))
@@ -92,6 +141,36 @@ std::string shape_str(c10::IntArrayRef s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
   return out + "]";
+}
+
+// model.safetensors, or shards of consecutive tensors until the next would pass the limit (as
+// transformers splits) plus model.safetensors.index.json.
+void write_weight_files(const fs::path& dir, const NamedTensors& tensors, int64_t total,
+                        int64_t max_shard_bytes) {
+  std::vector<NamedTensors> shards(1);
+  int64_t shard_bytes = 0;
+  for (const auto& t : tensors) {
+    const int64_t bytes = t.second.numel() * t.second.element_size();
+    if (!shards.back().empty() && shard_bytes + bytes > max_shard_bytes) {
+      shards.emplace_back();
+      shard_bytes = 0;
+    }
+    shards.back().push_back(t);
+    shard_bytes += bytes;
+  }
+  if (shards.size() == 1) {
+    write_safetensors(dir / "model.safetensors", shards[0]);
+    return;
+  }
+  nlohmann::json index = {{"metadata", {{"total_size", total}}},
+                          {"weight_map", nlohmann::json::object()}};
+  char name[64];
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+    write_safetensors(dir / name, shards[i]);
+    for (const auto& t : shards[i]) index["weight_map"][t.first] = name;
+  }
+  util::write_file_durably(dir / "model.safetensors.index.json", index.dump(2) + "\n");
 }
 
 }  // namespace
@@ -158,41 +237,19 @@ void save_pretrained(Transformer& model, const fs::path& dir, const SaveOptions&
   config["tie_word_embeddings"] = model->config.tie_word_embeddings;
   if (!config.contains("architectures")) config["architectures"] = {model->config.architecture};
   if (!config.contains("model_type")) config["model_type"] = model->config.model_type;
-  std::ofstream(tmp / "config.json") << config.dump(2) << "\n";
-
-  // Shards: consecutive tensors until the next would pass the limit (as transformers splits).
-  std::vector<NamedTensors> shards(1);
-  int64_t shard_bytes = 0;
-  for (auto& t : tensors) {
-    const int64_t bytes = t.second.numel() * t.second.element_size();
-    if (!shards.back().empty() && shard_bytes + bytes > options.max_shard_bytes) {
-      shards.emplace_back();
-      shard_bytes = 0;
-    }
-    shards.back().push_back(t);
-    shard_bytes += bytes;
+  try {
+    util::write_file_durably(tmp / "config.json", config.dump(2) + "\n");
+    write_weight_files(tmp, tensors, total, options.max_shard_bytes);
+    if (!options.copy_files_from.empty())
+      for (const auto& f : kTokenizerFiles)
+        if (fs::exists(options.copy_files_from / f))
+          util::copy_file_durably(options.copy_files_from / f, tmp / f);
+    // Swap in: the old DIR (if any) is removed only after the new one is in place.
+    util::install_directory(tmp, target);
+  } catch (...) {
+    util::remove_quietly(tmp);  // a full disk leaves no half-written folder behind
+    throw;
   }
-  if (shards.size() == 1) {
-    write_safetensors(tmp / "model.safetensors", shards[0]);
-  } else {
-    nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", nlohmann::json::object()}};
-    char name[64];
-    for (size_t i = 0; i < shards.size(); ++i) {
-      std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-      write_safetensors(tmp / name, shards[i]);
-      for (const auto& t : shards[i]) index["weight_map"][t.first] = name;
-    }
-    std::ofstream(tmp / "model.safetensors.index.json") << index.dump(2) << "\n";
-  }
-  if (!options.copy_files_from.empty())
-    for (const auto& f : kTokenizerFiles)
-      if (fs::exists(options.copy_files_from / f)) fs::copy_file(options.copy_files_from / f, tmp / f);
-
-  // Swap in: the old DIR (if any) is removed only after the new one is in place.
-  const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
-  if (fs::exists(target)) fs::rename(target, old);
-  fs::rename(tmp, target);
-  fs::remove_all(old);
 }
 
 }  // namespace bireco::model

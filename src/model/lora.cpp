@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bireco/model/safetensors.h"
+#include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 
 namespace bireco::model {
@@ -100,12 +101,14 @@ void save_adapter(Transformer& model, const config::LoraConfig& lora, const fs::
   const fs::path tmp = target.string() + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  std::ofstream(tmp / "adapter_config.json") << config.dump(2) << "\n";
-  write_safetensors(tmp / "adapter_model.safetensors", tensors);
-  const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
-  if (fs::exists(target)) fs::rename(target, old);
-  fs::rename(tmp, target);
-  fs::remove_all(old);
+  try {
+    util::write_file_durably(tmp / "adapter_config.json", config.dump(2) + "\n");
+    write_safetensors(tmp / "adapter_model.safetensors", tensors);
+    util::install_directory(tmp, target);
+  } catch (...) {
+    util::remove_quietly(tmp);
+    throw;
+  }
 }
 
 config::LoraConfig load_adapter(Transformer& model, const fs::path& dir) {
@@ -129,6 +132,11 @@ config::LoraConfig load_adapter(Transformer& model, const fs::path& dir) {
     throw Error(cfg_file.string() + ": `target_modules` must be a list of module names");
   lora.targets = j.at("target_modules").get<std::vector<std::string>>();
   const std::string task = j.value("task_type", "FEATURE_EXTRACTION");
+  if (!fs::exists(dir / "adapter_model.safetensors") && fs::exists(dir / "adapter_model.bin"))
+    throw Error(
+        (dir / "adapter_model.bin").string() +
+        ": pickle weights are refused (loading them can run arbitrary code); save the adapter with "
+        "safe_serialization=True (peft's default) to get adapter_model.safetensors");
   apply_lora(model, lora, 0);
 
   const SafetensorsFile file(dir / "adapter_model.safetensors");

@@ -1,14 +1,18 @@
 #include "bireco/train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>
 #include <mutex>
+#include <tuple>
 #include <vector>
 
 #include "bireco/model/hf_io.h"
+#include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
+#include "bireco/util/manifest.h"
 
 namespace bireco::train {
 namespace fs = std::filesystem;
@@ -32,40 +36,66 @@ void remove_all_or_throw(const fs::path& dir) {
   if (ec) throw Error("cannot remove " + dir.string() + ": " + ec.message());
 }
 
+// step-N.tmp, final.tmp (write_checkpoint), their save_pretrained temporaries (`.tmp-<pid>`)
+// and a replaced folder's `.old-<pid>`: what a killed save leaves behind.
+bool is_stale_temporary(const fs::path& dir) {
+  const std::string name = dir.filename().string();
+  if (name.rfind("step-", 0) != 0 && name.rfind("final", 0) != 0) return false;
+  return name.find(".tmp") != std::string::npos || name.find(".old-") != std::string::npos;
+}
+
+void remove_stale_temporaries(const fs::path& checkpoint_dir) {
+  if (!fs::is_directory(checkpoint_dir)) return;
+  for (const auto& entry : fs::directory_iterator(checkpoint_dir)) {
+    if (!entry.is_directory() || !is_stale_temporary(entry.path())) continue;
+    spdlog::info("removing {} (left by a save that did not finish)", entry.path().string());
+    remove_all_or_throw(entry.path());
+  }
+}
+
+// The step recorded in DIR's state.json, or -1 when it cannot be read.
+int64_t recorded_step(const fs::path& dir) {
+  try {
+    std::ifstream in(dir / kStateDir / "state.json");
+    return nlohmann::json::parse(in).at("step").get<int64_t>();
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
 }  // namespace
 
 void write_checkpoint(const fs::path& dir, model::Transformer& model, const CheckpointContents& contents) {
   const fs::path temp = dir.parent_path() / (dir.filename().string() + ".tmp");
+  remove_stale_temporaries(dir.parent_path());
   remove_all_or_throw(temp);
-  model::SaveOptions options;
-  options.copy_files_from = contents.tokenizer_dir;
-  model::save_pretrained(model, temp, options);
+  try {
+    model::SaveOptions options;
+    options.copy_files_from = contents.tokenizer_dir;
+    model::save_pretrained(model, temp, options);
 
-  const fs::path state_dir = temp / kStateDir;
-  fs::create_directories(state_dir);
-  nlohmann::json state = {{"version", kTrainerStateVersion},
-                          {"step", contents.state.step},
-                          {"sampler", contents.state.sampler},
-                          {"config", contents.state.config}};
-  {
-    std::ofstream out(state_dir / "state.json");
-    out << state.dump(2) << "\n";
-    if (!out) throw Error("cannot write " + (state_dir / "state.json").string());
+    const fs::path state_dir = temp / kStateDir;
+    fs::create_directories(state_dir);
+    const nlohmann::json state = {{"version", kTrainerStateVersion},
+                                  {"step", contents.state.step},
+                                  {"sampler", contents.state.sampler},
+                                  {"config", contents.state.config}};
+    util::write_file_durably(state_dir / "state.json", state.dump(2) + "\n");
+    model::write_safetensors(state_dir / "optimizer.safetensors", contents.optimizer);
+    torch::Tensor rng;
+    {
+      auto generator = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      rng = generator.get_state();  // (N,) uint8
+    }
+    model::write_safetensors(state_dir / "rng.safetensors", {{kRngTensor, rng}});
+    if (contents.add_files) contents.add_files(temp);
+    util::write_manifest(temp);  // last: its presence marks the folder complete
+    util::install_directory(temp, dir);
+  } catch (...) {
+    util::remove_quietly(temp);  // the previous checkpoints stay as they were
+    throw;
   }
-  model::write_safetensors(state_dir / "optimizer.safetensors", contents.optimizer);
-  torch::Tensor rng;
-  {
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    rng = generator.get_state();  // (N,) uint8
-  }
-  model::write_safetensors(state_dir / "rng.safetensors", {{kRngTensor, rng}});
-  if (contents.add_files) contents.add_files(temp);
-
-  remove_all_or_throw(dir);
-  std::error_code ec;
-  fs::rename(temp, dir, ec);
-  if (ec) throw Error("cannot rename " + temp.string() + " to " + dir.string() + ": " + ec.message());
 }
 
 TrainerState read_trainer_state(const fs::path& dir) {
@@ -97,25 +127,61 @@ std::map<std::string, torch::Tensor> read_optimizer_state(const fs::path& dir) {
   return model::read_safetensors(dir / kStateDir / "optimizer.safetensors");
 }
 
-bool is_complete_checkpoint(const fs::path& dir) { return fs::is_regular_file(dir / kStateDir / "state.json"); }
+bool is_complete_checkpoint(const fs::path& dir) {
+  try {
+    return util::read_manifest(dir).count(std::string(kStateDir) + "/state.json") != 0;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::string checkpoint_problem(const fs::path& dir) {
+  if (!fs::is_directory(dir)) return dir.string() + ": not a folder";
+  std::string problem = util::manifest_problem(dir, util::ManifestCheck::kChecksums);
+  if (problem.empty() && !is_complete_checkpoint(dir))
+    problem = (dir / util::kManifestFile).string() +
+              ": lists no trainer_state/state.json (not a bireco checkpoint)";
+  return problem;
+}
+
+void verify_checkpoint(const fs::path& dir) {
+  const std::string problem = checkpoint_problem(dir);
+  if (!problem.empty()) throw Error(problem);
+}
 
 fs::path latest_checkpoint(const fs::path& checkpoint_dir) {
-  fs::path best;
-  int64_t best_step = -1;
-  if (!fs::is_directory(checkpoint_dir)) return best;
+  if (!fs::is_directory(checkpoint_dir)) return {};
+  // (step, is final, folder), newest first.
+  std::vector<std::tuple<int64_t, bool, fs::path>> candidates;
   for (const auto& entry : fs::directory_iterator(checkpoint_dir)) {
     const fs::path dir = entry.path();
+    if (!entry.is_directory()) continue;
+    if (is_stale_temporary(dir)) {
+      spdlog::warn("--resume auto: skipping {}: incomplete (a save that did not finish)",
+                   dir.string());
+      continue;
+    }
     const bool is_final = dir.filename() == "final";
     if (!is_final && step_of(dir) < 0) continue;
-    if (!is_complete_checkpoint(dir)) continue;
-    std::ifstream in(dir / kStateDir / "state.json");
-    const int64_t step = nlohmann::json::parse(in).at("step").get<int64_t>();
-    if (step > best_step || (step == best_step && is_final)) {
-      best = dir;
-      best_step = step;
+    if (!is_complete_checkpoint(dir)) {
+      spdlog::warn("--resume auto: skipping {}: incomplete (no valid {})", dir.string(),
+                   util::kManifestFile);
+      continue;
     }
+    const int64_t step = recorded_step(dir);
+    if (step < 0) {
+      spdlog::warn("--resume auto: skipping {}: unreadable {}/state.json", dir.string(), kStateDir);
+      continue;
+    }
+    candidates.emplace_back(step, is_final, dir);
   }
-  return best;
+  std::sort(candidates.rbegin(), candidates.rend());
+  for (const auto& [step, is_final, dir] : candidates) {
+    const std::string problem = checkpoint_problem(dir);
+    if (problem.empty()) return dir;
+    spdlog::warn("--resume auto: skipping {}: {}", dir.string(), problem);
+  }
+  return {};
 }
 
 void prune_checkpoints(const fs::path& checkpoint_dir, int64_t keep) {

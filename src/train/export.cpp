@@ -5,6 +5,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "bireco/config/document.h"
 #include "bireco/config/load.h"
@@ -12,6 +13,7 @@
 #include "bireco/model/load.h"
 #include "bireco/model/lora.h"
 #include "bireco/model/model_config.h"
+#include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 
 namespace bireco::train {
@@ -19,9 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 void write_json(const fs::path& file, const nlohmann::json& json) {
-  std::ofstream out(file);
-  out << json.dump(2) << "\n";
-  if (!out) throw Error("cannot write " + file.string());
+  util::write_file_durably(file, json.dump(2) + "\n");
 }
 
 nlohmann::json read_json(const fs::path& file) {
@@ -147,7 +147,7 @@ void write_embedding_files(const fs::path& dir, const config::StageConfig& confi
                                              {"add_bos", text.add_bos},
                                              {"add_eos", text.add_eos},
                                              {"max_length", text.max_length}});
-  std::ofstream readme(dir / "README.md");
+  std::ostringstream readme;
   readme << "# Text embedder trained with bireco\n\n"
          << "Embedding: " << config.model.pooling << " pooling of the final hidden state, L2-normalised, cosine similarity.\n"
          << "Every text is wrapped as `" << nlohmann::json(text.template_).dump() << "` (JSON-escaped), with the\n"
@@ -164,7 +164,7 @@ void write_embedding_files(const fs::path& dir, const config::StageConfig& confi
          << "Text longer than max_length is truncated by bireco before the template's tail, by sentence-transformers"
             " after it.\nbireco's own `embed` / `eval` read bireco_embedding.json and need none of this.\n"
          << "adapter/ (when present) is the PEFT LoRA adapter on top of the stage-I base model.\n";
-  if (!readme) throw Error("cannot write " + (dir / "README.md").string());
+  util::write_file_durably(dir / "README.md", readme.str());
 }
 
 void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
@@ -198,13 +198,23 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
   model::SaveOptions save;
   save.copy_files_from = tokenizer_dir;
   auto merged = merged_copy(loaded, lora);
-  model::save_pretrained(merged, out, save);
-  if (!adapter_dir.empty()) {
-    fs::create_directories(out / "adapter");
-    for (const char* file : {"adapter_config.json", "adapter_model.safetensors"})
-      fs::copy_file(adapter_dir / file, out / "adapter" / file, fs::copy_options::overwrite_existing);
+  // OUT.tmp, renamed to OUT once every file is written and fsynced (util/durable_file.h).
+  const fs::path target = fs::absolute(out);
+  const fs::path temp = target.string() + ".tmp";
+  util::remove_quietly(temp);
+  try {
+    model::save_pretrained(merged, temp, save);
+    if (!adapter_dir.empty()) {
+      fs::create_directories(temp / "adapter");
+      for (const char* file : {"adapter_config.json", "adapter_model.safetensors"})
+        util::copy_file_durably(adapter_dir / file, temp / "adapter" / file);
+    }
+    write_embedding_files(temp, settings, loaded->config.hidden_size);
+    util::install_directory(temp, target);
+  } catch (...) {
+    util::remove_quietly(temp);
+    throw;
   }
-  write_embedding_files(out, settings, loaded->config.hidden_size);
 }
 
 }  // namespace bireco::train

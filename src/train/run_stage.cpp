@@ -1,12 +1,14 @@
 #include "bireco/train/run_stage.h"
 
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
-#include <fstream>
 
 #include "bireco/config/load.h"
 #include "bireco/dist/environment.h"
 #include "bireco/train/checkpoint.h"
 #include "bireco/train/trainer.h"
+#include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 
 namespace bireco::train {
@@ -17,30 +19,34 @@ void write_resolved_config(const config::PlannedStage& stage) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("checkpoint.dir: cannot create '" + dir.string() + "': " + ec.message());
-  const fs::path target = dir / "resolved_config.json";
-  const fs::path temp = dir / "resolved_config.json.tmp";
-  {
-    std::ofstream out(temp);
-    out << config::to_json(stage.config).dump(2) << "\n";
-    if (!out) throw Error("cannot write " + temp.string());
-  }
-  fs::rename(temp, target, ec);
-  if (ec) {
-    throw Error("cannot rename " + temp.string() + " to " + target.string() + ": " + ec.message());
-  }
+  util::write_file_atomically(dir / "resolved_config.json",
+                              config::to_json(stage.config).dump(2) + "\n");
 }
 
 void run_stage(const config::PlannedStage& stage, const std::string& resume) {
   // Every rank resolves the same config; one writes it (several writers would race on the
   // temporary file).
-  if (dist::read_environment().rank == 0) write_resolved_config(stage);
-  Trainer trainer(stage.config);
-  if (resume == "auto") {
-    const fs::path latest = latest_checkpoint(stage.config.checkpoint.dir);
-    if (!latest.empty()) trainer.resume_from(latest);  // none: a fresh start
-  } else if (resume != "none" && !resume.empty()) {
-    trainer.resume_from(resume);
+  if (dist::read_environment().rank == 0) {
+    write_resolved_config(stage);
+    spdlog::info("stage '{}' writes under {}", stage.name,
+                 fs::absolute(stage.config.checkpoint.dir).lexically_normal().string());
   }
+  // The checkpoint is verified against its manifest before anything is built (a bad one stops
+  // the run at once). Cost: the folder is read once more than loading it needs (page-cached).
+  fs::path from;
+  if (resume == "auto") {
+    // The newest checkpoint that verifies; incomplete and corrupted ones are skipped (warned).
+    from = latest_checkpoint(stage.config.checkpoint.dir);
+    if (from.empty())
+      spdlog::info("--resume auto: no complete checkpoint in {}: starting at step 0",
+                   stage.config.checkpoint.dir);
+  } else if (resume != "none" && !resume.empty()) {
+    const std::string problem = checkpoint_problem(resume);
+    if (!problem.empty()) throw Error("--resume " + resume + ": " + problem);
+    from = resume;
+  }
+  Trainer trainer(stage.config);
+  if (!from.empty()) trainer.resume_from(from);
   trainer.train();
 }
 

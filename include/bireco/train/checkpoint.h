@@ -1,11 +1,15 @@
 // Checkpoints: a Hugging Face model folder plus `trainer_state/` (everything a bit-exact resume
-// needs), written to a temporary folder and renamed, so a folder named step-N / final is
-// always complete.
+// needs), crash-safe: written to DIR.tmp, every file fsynced, manifest.json (sizes and XXH64
+// of every file, util/manifest.h) written last, the folder fsynced and renamed to DIR, the
+// parent fsynced. A folder is complete iff its manifest exists and parses; resuming verifies
+// every file against it. A failed save (disk full) removes DIR.tmp, leaves every older
+// checkpoint as it was, and throws an Error naming the file and the OS reason.
 //
 //   <checkpoint.dir>/step-<N>/   config.json, model.safetensors, tokenizer files
 //                                trainer_state/state.json        version, step, sampler, config
 //                                trainer_state/optimizer.safetensors   AdamW moments and steps
 //                                trainer_state/rng.safetensors   torch's CPU generator state
+//                                manifest.json                   written last
 //   <checkpoint.dir>/final/      the same, at the end of training
 #pragma once
 
@@ -40,7 +44,9 @@ struct CheckpointContents {
   std::function<void(const std::filesystem::path& temp)> add_files;
 };
 
-// Writes `dir` atomically (DIR.tmp, then rename; an older DIR is replaced).
+// Writes `dir` atomically (DIR.tmp, then rename; an older DIR is replaced only once the new
+// one is complete). Stale `step-N.tmp` / `final.tmp` folders of a killed run beside it are
+// removed first (logged).
 void write_checkpoint(const std::filesystem::path& dir, model::Transformer& model,
                       const CheckpointContents& contents);
 
@@ -48,11 +54,18 @@ void write_checkpoint(const std::filesystem::path& dir, model::Transformer& mode
 TrainerState read_trainer_state(const std::filesystem::path& dir);
 std::map<std::string, torch::Tensor> read_optimizer_state(const std::filesystem::path& dir);
 
-// A folder with trainer_state/state.json.
+// manifest.json exists and parses, and lists trainer_state/state.json (no file is read).
 bool is_complete_checkpoint(const std::filesystem::path& dir);
 
-// The complete checkpoint under `checkpoint_dir` with the highest step (final/ wins a tie);
-// empty when there is none.
+// "" when `dir` is complete and every file matches its manifest (sizes and checksums); else
+// one line naming the bad file. verify_checkpoint throws it as an Error. Cost: one read of
+// the whole folder (page-cached right after a save) at XXH64 speed.
+std::string checkpoint_problem(const std::filesystem::path& dir);
+void verify_checkpoint(const std::filesystem::path& dir);
+
+// The checkpoint under `checkpoint_dir` with the highest step (final/ wins a tie) that passes
+// verify_checkpoint; incomplete (*.tmp, no manifest) and corrupted ones are skipped with a
+// warning naming them and why. Empty when there is none.
 std::filesystem::path latest_checkpoint(const std::filesystem::path& checkpoint_dir);
 
 // Removes all but the newest `keep` step-<N> folders (keep <= 0: keeps all; final/ is never removed).

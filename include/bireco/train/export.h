@@ -28,7 +28,8 @@ void write_embedding_files(const std::filesystem::path& dir, const config::Stage
 // `bireco export`: CHECKPOINT (a step-N / final folder of bireco, any HF model folder, or a
 // PEFT adapter folder whose adapter_config.json names its base) -> OUT in the layout above.
 // The embedding settings come from CHECKPOINT/trainer_state/state.json when present, else
-// from CHECKPOINT/bireco_embedding.json, else bireco's defaults.
+// from CHECKPOINT/bireco_embedding.json, else bireco's defaults. Written to OUT.tmp and renamed,
+// so OUT is complete or absent (an older OUT is replaced).
 void export_checkpoint(const std::filesystem::path& checkpoint, const std::filesystem::path& out);
 
 }  // namespace bireco::train
