@@ -30,7 +30,7 @@ void write_resolved_config(const config::PlannedStage& stage) {
   }
 }
 
-void run_stage(const config::PlannedStage& stage, const std::string& resume) {
+bool run_stage(const config::PlannedStage& stage, const std::string& resume) {
   // Every rank resolves the same config; one writes it (several writers would race on the
   // temporary file).
   if (dist::read_environment().rank == 0) write_resolved_config(stage);
@@ -41,7 +41,7 @@ void run_stage(const config::PlannedStage& stage, const std::string& resume) {
   } else if (resume != "none" && !resume.empty()) {
     trainer.resume_from(resume);
   }
-  trainer.train();
+  return trainer.train();
 }
 
 }  // namespace bireco::train
