@@ -9,6 +9,8 @@
 #   scripts/chaos.sh --kills N [--seed S] [--steps N] [--max-delay SECONDS]
 #                    [--bireco PATH] [--verify 'CMD'] [--keep]
 #
+#   --max-delay S  each kill lands 0.05..S seconds after its run starts (default: 1.6 x the
+#                  reference run's time / N, so that the run outlives the last kill)
 #   --verify CMD   run as `CMD DIR` on every complete checkpoint after each kill (status 0 =
 #                  readable); default: state.json parses and every *.safetensors file's header
 #                  matches its size (scripts/chaos.sh's own check, no LibTorch needed).
@@ -19,7 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 kills=10
 seed=1
 steps=40
-max_delay=3.0
+max_delay=""  # default: 1.6 x the reference run's time / kills (about 80% of a run in all)
 bireco=${BIRECO_BIN:-$root/build/bireco}
 verify=""
 keep=0
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     --bireco) bireco=$2; shift 2 ;;
     --verify) verify=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "chaos.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -112,6 +114,9 @@ echo "chaos: reference run ($steps steps, uninterrupted)"
 "$bireco" train --config "$(config reference)" > "$work/reference.log" 2>&1 ||
   { cat "$work/reference.log"; echo "chaos: FAIL: the reference run failed"; exit 1; }
 reference_s=$(awk -v a="$start_time" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+# The kills together take about 80% of one run's time on average, so on a fast or a slow
+# machine alike the run is still going at the last kill.
+[ -n "$max_delay" ] || max_delay=$(awk -v t="$reference_s" -v n="$kills" 'BEGIN { d = 1.6 * t / n; printf "%.2f", d < 0.3 ? 0.3 : d }')
 
 RANDOM=$seed
 chaos_config=$(config chaos)
@@ -159,7 +164,7 @@ for file in model.safetensors trainer_state/optimizer.safetensors; do
 done
 elapsed=$(awk -v a="$start_time" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 echo "chaos: $landed of $kills kills landed ($in_write during a checkpoint write), seed $seed," \
-     "$steps steps, reference run ${reference_s}s, total ${elapsed}s;" \
+     "$steps steps, kills 0.05-${max_delay}s after each start, reference run ${reference_s}s, total ${elapsed}s;" \
      "unreadable checkpoints: $failures; final weights: $([ $same = 1 ] && echo identical || echo DIFFERENT)"
 if [ $same = 1 ] && [ $failures = 0 ] && [ $landed = "$kills" ]; then
   echo "chaos: PASS"

@@ -268,6 +268,12 @@ bool Trainer::train() {
   const int64_t total = total_steps();
   const int64_t every = config_.checkpoint.every;
   if (step_ >= total) {
+    // Resumed from step-<total>/ of a run stopped before final/ was written: write it now.
+    if (!is_complete_checkpoint(out_dir / "final")) {
+      save_checkpoint(out_dir / "final");
+      if (dist::is_main(group_.get())) spdlog::info("saved {}", (out_dir / "final").string());
+      return true;
+    }
     spdlog::info("nothing to do: step {} of {} already reached", step_, total);
     return true;
   }
