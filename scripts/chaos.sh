@@ -6,11 +6,13 @@
 # final/model.safetensors (and the optimizer state) equal the uninterrupted run's byte for
 # byte and no complete checkpoint was ever unreadable.
 #
-#   scripts/chaos.sh --kills N [--seed S] [--steps N] [--max-delay SECONDS]
+#   scripts/chaos.sh --kills N [--seed S] [--steps N] [--load-delay SECONDS]
 #                    [--bireco PATH] [--verify 'CMD'] [--keep]
 #
-#   --max-delay S  each kill lands 0.05..S seconds after its run starts (default: 1.6 x the
-#                  reference run's time / N, so that the run outlives the last kill)
+#   Every third kill lands 0.05..--load-delay (default 1.0) seconds after its run starts
+#   (model load, resume); the others after the run logged 1-3 more steps: 0..0.05 s later (in
+#   the checkpoint write or prune that follows the log line) or 0..0.25 s later (mid-step).
+#   The run makes progress between kills.
 #   --verify CMD   run as `CMD DIR` on every complete checkpoint after each kill (status 0 =
 #                  readable); default: state.json parses and every *.safetensors file's header
 #                  matches its size (scripts/chaos.sh's own check, no LibTorch needed).
@@ -21,7 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 kills=10
 seed=1
 steps=40
-max_delay=""  # default: 1.6 x the reference run's time / kills (about 80% of a run in all)
+load_delay=1.0
 bireco=${BIRECO_BIN:-$root/build/bireco}
 verify=""
 keep=0
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
     --kills) kills=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
-    --max-delay) max_delay=$2; shift 2 ;;
+    --load-delay) load_delay=$2; shift 2 ;;
     --bireco) bireco=$2; shift 2 ;;
     --verify) verify=$2; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -99,24 +101,26 @@ verify_all() {  # verify_all OUT_DIR: every folder counted as complete must be r
   return $status
 }
 
-newest_step() {  # the step of the newest complete checkpoint, or 0
-  local best=0 dir n
+newest_step() {  # the newest complete step-N, or "none"
+  local best=-1 dir n
   for dir in "$1"/step-*; do
     [ -f "$dir/trainer_state/state.json" ] || continue
     n=${dir##*/step-}
     case "$n" in *[!0-9]*) continue ;; esac
     [ "$n" -gt "$best" ] && best=$n
   done
-  echo $best
+  [ $best -ge 0 ] && echo "step-$best" || echo none
 }
 
 echo "chaos: reference run ($steps steps, uninterrupted)"
 "$bireco" train --config "$(config reference)" > "$work/reference.log" 2>&1 ||
   { cat "$work/reference.log"; echo "chaos: FAIL: the reference run failed"; exit 1; }
 reference_s=$(awk -v a="$start_time" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-# The kills together take about 80% of one run's time on average, so on a fast or a slow
-# machine alike the run is still going at the last kill.
-[ -n "$max_delay" ] || max_delay=$(awk -v t="$reference_s" -v n="$kills" 'BEGIN { d = 1.6 * t / n; printf "%.2f", d < 0.3 ? 0.3 : d }')
+
+random_seconds() {  # random_seconds LOW HIGH
+  awk -v r=$RANDOM -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + (b - a) * r / 32767 }'
+}
+lines() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
 
 RANDOM=$seed
 chaos_config=$(config chaos)
@@ -124,10 +128,22 @@ landed=0
 in_write=0
 failures=0
 for ((i = 1; i <= kills; i++)); do
-  # 0.05 .. max_delay seconds: early kills hit the model load, later ones steps and writes.
-  delay=$(awk -v r=$RANDOM -v m="$max_delay" 'BEGIN { printf "%.2f", 0.05 + (m - 0.05) * r / 32767 }')
+  logged=$(lines "$work/chaos/metrics.jsonl")  # each run appends a line per step
   "$bireco" train --config "$chaos_config" --resume auto >> "$work/chaos.log" 2>&1 &
   pid=$!
+  if [ $((i % 3)) = 1 ]; then
+    delay=$(random_seconds 0.05 "$load_delay")
+    moment="${delay}s after the start"
+  else
+    more=$((1 + RANDOM % 3))
+    delay=$(random_seconds 0 "$([ $((i % 3)) = 2 ] && echo 0.05 || echo 0.25)")
+    moment="${delay}s after $more more steps"
+    for ((t = 0; t < 6000; t++)); do  # a minute at most
+      [ "$(lines "$work/chaos/metrics.jsonl")" -ge $((logged + more)) ] && break
+      kill -0 $pid 2> /dev/null || break
+      sleep 0.005
+    done
+  fi
   sleep "$delay"
   if kill -KILL $pid 2> /dev/null; then
     wait $pid 2> /dev/null || true
@@ -140,13 +156,13 @@ for ((i = 1; i <= kills; i++)); do
       echo "chaos: FAIL: run $i exited with status $status before its kill"
       exit 1
     fi
-    echo "chaos: run $i finished before its kill at ${delay}s (raise --steps)"
+    echo "chaos: run $i finished before its kill (raise --steps)"
     break
   fi
   note=""
   if compgen -G "$work/chaos/*.tmp" > /dev/null; then in_write=$((in_write + 1)); note=" (in a checkpoint write)"; fi
   verify_all "$work/chaos" || failures=$((failures + 1))
-  echo "chaos: kill $i at ${delay}s$note; newest complete checkpoint: step-$(newest_step "$work/chaos")"
+  echo "chaos: kill $i $moment$note; newest complete checkpoint: $(newest_step "$work/chaos")"
 done
 
 echo "chaos: final resumed run"
@@ -164,7 +180,7 @@ for file in model.safetensors trainer_state/optimizer.safetensors; do
 done
 elapsed=$(awk -v a="$start_time" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 echo "chaos: $landed of $kills kills landed ($in_write during a checkpoint write), seed $seed," \
-     "$steps steps, kills 0.05-${max_delay}s after each start, reference run ${reference_s}s, total ${elapsed}s;" \
+     "$steps steps, reference run ${reference_s}s, total ${elapsed}s;" \
      "unreadable checkpoints: $failures; final weights: $([ $same = 1 ] && echo identical || echo DIFFERENT)"
 if [ $same = 1 ] && [ $failures = 0 ] && [ $landed = "$kills" ]; then
   echo "chaos: PASS"
