@@ -1,8 +1,8 @@
 // Pre-emption and numerical guards: SIGTERM / SIGUSR1 to `bireco train` (one process and two
 // ranks under `bireco launch`) save step-N and exit 0, and resuming ends bit-identical to an
-// uninterrupted run; a second signal exits at once; non-finite losses and gradient norms skip
-// the step without touching the weights, and too many in a row abort naming the last good
-// checkpoint.
+// uninterrupted run; a second signal exits at once; a run stopped between its last step-N and
+// final/ writes final/ on resume; non-finite losses and gradient norms skip the step without
+// touching the weights, and too many in a row abort naming the last good checkpoint.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -170,6 +170,22 @@ TEST(Preemption, TwoRanksUnderLaunchSaveTheSameStepAndExitZero) {
     }
     EXPECT_TRUE(found) << rank << saved << "\n" << r.result.output;
   }
+}
+
+TEST(Preemption, ResumeAtTheLastStepWritesTheMissingFinal) {
+  // Killed between step-<max_steps>/ and final/: resuming writes final/ instead of nothing.
+  test::TempDir tmp;
+  auto c = tiny_config(tmp / "out");
+  c.train.max_steps = 2;
+  c.checkpoint.every = 1;
+  Trainer(c).train();
+  const std::string expected = test::read_file(tmp / "out/final/model.safetensors");
+  fs::remove_all(tmp / "out/final");
+  Trainer resumed(c);
+  resumed.resume_from(tmp / "out/step-2");
+  EXPECT_TRUE(resumed.train());
+  ASSERT_TRUE(is_complete_checkpoint(tmp / "out/final"));
+  EXPECT_TRUE(test::read_file(tmp / "out/final/model.safetensors") == expected);
 }
 
 // Every parameter, cloned.
