@@ -268,8 +268,11 @@ bool Trainer::train() {
   const int64_t total = total_steps();
   const int64_t every = config_.checkpoint.every;
   if (step_ >= total) {
-    // Resumed from step-<total>/ of a run stopped before final/ was written: write it now.
-    if (!is_complete_checkpoint(out_dir / "final")) {
+    // Resumed from step-<total>/ of a run stopped before final/ was written: write it now
+    // (every rank looks before rank 0 may write, so that all take the same branch).
+    const bool final_missing = !is_complete_checkpoint(out_dir / "final");
+    dist::barrier(group_.get());
+    if (final_missing) {
       save_checkpoint(out_dir / "final");
       if (dist::is_main(group_.get())) spdlog::info("saved {}", (out_dir / "final").string());
       return true;
