@@ -5,6 +5,7 @@
 #include "bireco/config/load.h"
 #include "bireco/config/pipeline.h"
 #include "bireco/train/run_stage.h"
+#include "bireco/train/stop_signal.h"
 #include "bireco/util/error.h"
 
 namespace bireco::cli {
@@ -31,6 +32,7 @@ Command add_train(CLI::App& app) {
                 "validate the config and print the resolved stages without training");
 
   return {sub, [o] {
+            train::install_stop_handlers();
             const config::Plan plan = config::load_plan(o->config, o->overrides);
             for (const auto& stage : plan.stages) {
               config::check_inputs_exist(stage.config, stage.doc, !stage.model_from.empty());
@@ -39,7 +41,9 @@ Command add_train(CLI::App& app) {
               const auto resolved = config::to_json(stage.config);
               spdlog::info("stage '{}' resolved config:\n{}", stage.name, resolved.dump(2));
               if (o->dry_run) continue;
-              train::run_stage(stage, o->resume);
+              // Stopped by SIGTERM / SIGUSR1: step-<N>/ is saved; exit 0, later stages wait
+              // for the resumed run.
+              if (!train::run_stage(stage, o->resume)) break;
             }
             return kExitOk;
           }};

@@ -268,6 +268,7 @@ void check_values(const StageConfig& c, const Document& doc) {
   non_negative("train.max_steps", c.train.max_steps);
   positive("train.epochs", c.train.epochs);
   positive("train.log_every", c.train.log_every);
+  non_negative("train.max_skipped_steps", c.train.max_skipped_steps);
   non_negative("checkpoint.every", c.checkpoint.every);
   non_negative("checkpoint.keep", c.checkpoint.keep);
   if (c.checkpoint.dir.empty()) fail("checkpoint.dir", "is required");

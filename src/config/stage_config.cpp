@@ -152,6 +152,9 @@ void visit_train(Visitor& v, TrainConfig& c) {
   v.field("log_every", c.log_every, {"log and append metrics every N optimizer steps"});
   v.field("log_level", c.log_level,
           {"log verbosity", {"trace", "debug", "info", "warn", "error", "off"}});
+  v.field("max_skipped_steps", c.max_skipped_steps,
+          {"steps with a non-finite loss or gradient norm are skipped; more than this many in a "
+           "row stop the run with an error; 0 = no limit"});
 }
 
 void visit_checkpoint(Visitor& v, CheckpointConfig& c) {

@@ -206,7 +206,10 @@ int launch(const LaunchOptions& o) {
         unsigned char signal;
         while (::read(g_signal_pipe[0], &signal, 1) == 1) {
           signal_all(workers, signal);
-          if (signal != SIGUSR1 && !stopping) {
+          // SIGTERM and SIGUSR1 ask bireco workers to finish the step and save a checkpoint,
+          // which may outlast the grace period: no SIGKILL follows them (a second SIGTERM,
+          // forwarded too, ends the workers at once; SLURM kills after its KillWait).
+          if (signal == SIGINT && !stopping) {
             stopping = true;
             kill_at = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.grace_s * 1000));
           }

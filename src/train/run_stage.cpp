@@ -23,7 +23,7 @@ void write_resolved_config(const config::PlannedStage& stage) {
                               config::to_json(stage.config).dump(2) + "\n");
 }
 
-void run_stage(const config::PlannedStage& stage, const std::string& resume) {
+bool run_stage(const config::PlannedStage& stage, const std::string& resume) {
   // Every rank resolves the same config; one writes it (several writers would race on the
   // temporary file).
   if (dist::read_environment().rank == 0) {
@@ -47,7 +47,7 @@ void run_stage(const config::PlannedStage& stage, const std::string& resume) {
   }
   Trainer trainer(stage.config);
   if (!from.empty()) trainer.resume_from(from);
-  trainer.train();
+  return trainer.train();
 }
 
 }  // namespace bireco::train

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 
 #include "bireco/config/load.h"
@@ -17,6 +18,7 @@
 #include "bireco/train/export.h"
 #include "bireco/train/optimizer.h"
 #include "bireco/train/schedule.h"
+#include "bireco/train/stop_signal.h"
 #include "bireco/util/compat.h"
 #include "bireco/util/error.h"
 #include "bireco/util/metrics.h"
@@ -88,18 +90,21 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
 
 Trainer::~Trainer() = default;
 
-void Trainer::sum_over_ranks(objective::Sums& sums, int64_t* tokens) const {
+void Trainer::sum_over_ranks(objective::Sums& sums, int64_t* tokens, int* stop_signal) const {
   if (!group_) return;
   // Every rank's objective reports the same names, so the values line up in one tensor.
   std::vector<double> values;
   for (const auto& [name, value] : sums) values.push_back(value);
   if (tokens != nullptr) values.push_back(static_cast<double>(*tokens));
+  if (stop_signal != nullptr) values.push_back(*stop_signal != 0 ? 1.0 : 0.0);
   auto t = torch::tensor(values, torch::kFloat64);
   group_->all_reduce_mean({t});
   t.mul_(group_->world_size());
   size_t i = 0;
   for (auto& [name, value] : sums) value = t[i++].item<double>();
-  if (tokens != nullptr) *tokens = std::llround(t[i].item<double>());
+  if (tokens != nullptr) *tokens = std::llround(t[i++].item<double>());
+  // Ranks that received no signal themselves stop too, at the same step.
+  if (stop_signal != nullptr && *stop_signal == 0 && t[i].item<double>() > 0) *stop_signal = -1;
 }
 
 int64_t Trainer::total_steps() const {
@@ -169,17 +174,42 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
     for (auto& p : parameters_)
       if (p.grad().defined()) p.grad().mul_(world);
   }
-  sum_over_ranks(sums, &result.tokens);
+  stop_signal_ = stop_requested();
+  sum_over_ranks(sums, &result.tokens, &stop_signal_);
+  result.metrics = objective_->finish(sums);
   const double clip = config_.optim.clip_grad_norm;
   result.grad_norm = torch::nn::utils::clip_grad_norm_(parameters_, clip > 0 ? clip : std::numeric_limits<double>::infinity());
   result.lr = config_.optim.lr * lr_factor(config_.schedule, step_, total_steps());
-  set_lr(*optimizer_, result.lr);
-  optimizer_->step();
+  // Every rank holds the same summed loss and the same all-reduced gradients: they all
+  // decide alike, with no further collective.
+  const double loss = result.metrics.at("loss");
+  result.skipped = !std::isfinite(loss) || !std::isfinite(result.grad_norm);
+  if (result.skipped) {
+    optimizer_->zero_grad();
+    count_skip(!std::isfinite(loss) ? "loss" : "grad_norm", !std::isfinite(loss) ? loss : result.grad_norm);
+  } else {
+    consecutive_skips_ = 0;
+    set_lr(*optimizer_, result.lr);
+    optimizer_->step();
+  }
   ++step_;
   result.step = step_;
-  result.metrics = objective_->finish(sums);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+void Trainer::count_skip(const std::string& what, double value) {
+  ++consecutive_skips_;
+  const std::string last = what + "=" + std::to_string(value) + " at step " + std::to_string(step_ + 1);
+  spdlog::warn("step {}: non-finite {} ({}): optimizer step skipped, weights unchanged ({} in a row)", step_ + 1,
+               what, value, consecutive_skips_);
+  const int64_t limit = config_.train.max_skipped_steps;
+  if (limit > 0 && consecutive_skips_ > limit) {
+    const fs::path good = latest_checkpoint(config_.checkpoint.dir);
+    throw Error("train: " + std::to_string(consecutive_skips_) + " consecutive non-finite steps (last: " + last +
+                "; train.max_skipped_steps is " + std::to_string(limit) + "); last good checkpoint: " +
+                (good.empty() ? std::string("none") : good.string()));
+  }
 }
 
 void Trainer::save_checkpoint(const fs::path& dir) {
@@ -238,43 +268,67 @@ void Trainer::resume_from(const fs::path& dir) {
   spdlog::info("resumed from {} at step {}", dir.string(), step_);
 }
 
-void Trainer::train() {
+bool Trainer::train() {
   const fs::path out_dir = config_.checkpoint.dir;
   const int64_t total = total_steps();
   const int64_t every = config_.checkpoint.every;
   if (step_ >= total) {
+    // Resumed from step-<total>/ of a run stopped before final/ was written: write it now
+    // (every rank looks before rank 0 may write, so that all take the same branch).
+    const bool final_missing = !is_complete_checkpoint(out_dir / "final");
+    dist::barrier(group_.get());
+    if (final_missing) {
+      save_checkpoint(out_dir / "final");
+      if (dist::is_main(group_.get())) spdlog::info("saved {}", (out_dir / "final").string());
+      return true;
+    }
     spdlog::info("nothing to do: step {} of {} already reached", step_, total);
-    return;
+    return true;
   }
   const bool main = dist::is_main(group_.get());
   util::MetricsWriter metrics = main ? util::MetricsWriter(out_dir) : util::MetricsWriter();
   util::Progress progress(total, "step");
   const int64_t log_every = std::max<int64_t>(1, config_.train.log_every);
   int64_t tokens_since_log = 0;  // feeds the progress line's tokens/s
+  int64_t skipped_since_log = 0;
   while (step_ < total) {
     const auto micro_batches = next_micro_batches();
     const StepResult r = train_step(micro_batches);
     const double tokens_per_s = r.seconds > 0 ? r.tokens / r.seconds : 0.0;
     tokens_since_log += r.tokens;
+    skipped_since_log += r.skipped ? 1 : 0;
     if (main && (step_ % log_every == 0 || step_ == total)) {
-      nlohmann::json line = {{"step", step_}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
-                             {"tokens", r.tokens}, {"tokens_per_s", tokens_per_s}};
+      nlohmann::json line = {{"step", step_},          {"lr", r.lr},
+                             {"grad_norm", r.grad_norm}, {"tokens", r.tokens},
+                             {"tokens_per_s", tokens_per_s}, {"skipped_steps", skipped_since_log}};
       for (const auto& [name, value] : r.metrics) line[name] = value;
       metrics.write(line);
+      skipped_since_log = 0;
       std::map<std::string, double> shown = {{"loss", r.metrics.at("loss")}, {"lr", r.lr}};
       for (const char* name : {"loss_d2q", "loss_q2d", "accuracy"})
         if (r.metrics.count(name)) shown[name] = r.metrics.at(name);
       progress.update(step_, shown, static_cast<double>(tokens_since_log));
       tokens_since_log = 0;
     }
-    if (every > 0 && step_ % every == 0) {
+    const bool periodic = every > 0 && step_ % every == 0;
+    // Pre-emption: all ranks agreed on stop_signal_ in train_step, so all save this step.
+    const bool stop = stop_signal_ != 0 && step_ < total;
+    if (periodic || stop) {
       save_checkpoint(out_dir / ("step-" + std::to_string(step_)));
       if (main) prune_checkpoints(out_dir, config_.checkpoint.keep);
+    }
+    if (stop) {
+      progress.finish();
+      spdlog::info("received {}: saved {}, exiting; resume with --resume auto",
+                   stop_signal_ > 0 ? signal_name(stop_signal_) : "a stop signal (on another rank)",
+                   (out_dir / ("step-" + std::to_string(step_))).string());
+      return false;
     }
   }
   progress.finish();
   save_checkpoint(out_dir / "final");
   if (main) spdlog::info("saved {}", (out_dir / "final").string());
+  return true;
 }
 
 }  // namespace bireco::train

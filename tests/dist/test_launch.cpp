@@ -1,5 +1,5 @@
 // `bireco launch` end to end with /bin/sh workers: variables, rank-prefixed output, the first
-// failure's status, signal forwarding.
+// failure's status, signal forwarding (SIGTERM without a SIGKILL after it).
 #include <gtest/gtest.h>
 
 #include "dist_test_support.h"
@@ -60,6 +60,24 @@ TEST(DistLaunch, ForwardsSigtermToWorkers) {
   EXPECT_NE(r.result.output.find("launcher-status=0"), std::string::npos) << r.result.output << log;
   EXPECT_NE(log.find("[rank 0] got-TERM"), std::string::npos) << log;
   EXPECT_NE(log.find("[rank 1] got-TERM"), std::string::npos) << log;
+}
+
+TEST(DistLaunch, SigtermIsNotFollowedBySigkillAfterTheGracePeriod) {
+  // Workers that take 2 s to "save a checkpoint" after SIGTERM, with a 0.5 s grace period.
+  TempDir tmp;
+  const std::string out = (tmp / "out.txt").string();
+  const std::string script =
+      "trap \"sleep 2; echo saved; exit 0\" TERM; echo ready; while :; do sleep 0.05; done";
+  const std::string shell =
+      launch("--nproc-per-node 2 --grace-period 0.5", script) + " > " + out + " 2>&1 & pid=$!; " +
+      "for i in $(seq 200); do [ \"$(grep -c ready " + out + ")\" = 2 ] && break; sleep 0.05; done; " +
+      "kill -TERM $pid; wait $pid; echo launcher-status=$?";
+  write_file(tmp / "run.sh", shell + "\n");
+  const auto r = run_timed("/bin/sh " + (tmp / "run.sh").string());
+  const std::string log = read_file(out);
+  EXPECT_NE(r.result.output.find("launcher-status=0"), std::string::npos) << r.result.output << log;
+  EXPECT_NE(log.find("[rank 0] saved"), std::string::npos) << log;
+  EXPECT_NE(log.find("[rank 1] saved"), std::string::npos) << log;
 }
 
 TEST(DistLaunch, InvalidOptionsNameTheOption) {

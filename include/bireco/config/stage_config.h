@@ -106,6 +106,7 @@ struct TrainConfig {
   std::string precision = "auto";
   int64_t log_every = 1;
   std::string log_level = "info";
+  int64_t max_skipped_steps = 10;
 };
 
 struct CheckpointConfig {

@@ -35,6 +35,9 @@ struct StepResult {
   int64_t tokens = 0;
   double seconds = 0;
   std::map<std::string, double> metrics;  // the objective's (loss, loss_d2q, accuracy, ...)
+  // The loss (summed over the ranks) or the gradient norm was not finite: the optimizer did
+  // not step and the weights are unchanged (see Trainer::train_step).
+  bool skipped = false;
 };
 
 // `precision` (auto | fp32 | bf16 | bf16-mixed) on `device` -> fp32 | bf16 | bf16-mixed; auto
@@ -56,10 +59,21 @@ class Trainer {
 
   // Steps until total_steps(): progress line, metrics.jsonl every train.log_every steps,
   // step-<N>/ every checkpoint.every steps (newest checkpoint.keep kept), final/ at the end.
-  void train();
+  // Returns true when finished. After a stop signal (train/stop_signal.h) every rank ends
+  // the same step, step-<N>/ is saved, and it returns false without writing final/.
+  bool train();
 
   // One optimizer step over `micro_batches` (their gradients accumulated, the loss averaged
   // over all of them as if they were one batch).
+  //
+  // Numerical guard: when the loss (summed over the ranks) or the gradient norm (of the
+  // gradients all ranks share after the all-reduce) is not finite, every rank skips the
+  // optimizer step alike: gradients zeroed, weights and AdamW state untouched, a warning
+  // logged, StepResult::skipped set. The step still counts: the batch is consumed and step()
+  // and the LR schedule move on, so max_steps, checkpoints and resume stay what they would
+  // be (a resumed run replays the same batches and skips the same steps, bit for bit). More
+  // than train.max_skipped_steps skips in a row (0: no limit; the count restarts with the
+  // process) are a bireco::Error naming the last complete checkpoint.
   StepResult train_step(const std::vector<data::Batch>& micro_batches);
 
   // The next train.grad_accum micro-batches from the sampler.
@@ -92,10 +106,18 @@ class Trainer {
   std::unique_ptr<dist::Group> group_;      // null for one process
   std::unique_ptr<dist::GradientSync> sync_;
   int64_t step_ = 0;
+  int64_t consecutive_skips_ = 0;
+  // After a step: the stop signal every rank agreed on (train/stop_signal.h): 0 none, the
+  // signal this process received, or -1 when only another rank received one.
+  int stop_signal_ = 0;
 
   // Sums every value over the ranks (identity for one process): the step's token counts and
   // logged metrics then describe the global batch, as one process with it would see them.
-  void sum_over_ranks(objective::Sums& sums, int64_t* tokens = nullptr) const;
+  // `stop_signal` (in: this process's, out: the agreed one, as stop_signal_) travels in the
+  // same collective.
+  void sum_over_ranks(objective::Sums& sums, int64_t* tokens = nullptr, int* stop_signal = nullptr) const;
+  // The guard of train_step: throws after too many non-finite steps in a row.
+  void count_skip(const std::string& what, double value);
 };
 
 }  // namespace bireco::train

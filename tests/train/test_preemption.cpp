@@ -1,0 +1,278 @@
+// Pre-emption and numerical guards: SIGTERM / SIGUSR1 to `bireco train` (one process and two
+// ranks under `bireco launch`) save step-N and exit 0, and resuming ends bit-identical to an
+// uninterrupted run; a second signal exits at once; a run stopped between its last step-N and
+// final/ writes final/ on resume; non-finite losses and gradient norms skip the step without
+// touching the weights, and too many in a row abort naming the last good checkpoint.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+#include <limits>
+
+#include "bireco/model/safetensors.h"
+#include "bireco/train/checkpoint.h"
+#include "bireco/train/trainer.h"
+#include "dist/dist_test_support.h"
+#include "test_support.h"
+
+namespace bireco::train {
+namespace {
+namespace fs = std::filesystem;
+
+// The tiny demo Llama (random init) on the bundled SciFact pairs; checkpoints only at the end.
+config::StageConfig tiny_config(const fs::path& out) {
+  config::StageConfig c;
+  c.stage = "reconstruction";
+  c.model.path = (test::source_dir() / "configs/demo/tiny-llama").string();
+  c.model.init = "random";
+  c.model.device = "cpu";
+  c.text.max_length = 24;
+  c.text.template_ = "{text}";
+  c.text.add_eos = true;
+  c.data.train = {(test::source_dir() / "data/demo/train/scifact.jsonl").string()};
+  c.data.default_instruction = "Retrieve";
+  c.optim.lr = 1e-3;
+  c.schedule.warmup_steps = 1;
+  c.train.batch_size = 4;
+  c.train.max_steps = 4;
+  c.train.seed = 3;
+  c.train.precision = "fp32";
+  c.checkpoint.dir = out.string();
+  c.checkpoint.every = 0;
+  c.checkpoint.keep = 0;
+  return c;
+}
+
+// The same run as a config file for `bireco train`.
+std::string config_file(const fs::path& dir, const std::string& name, int max_steps) {
+  const fs::path root = test::source_dir();
+  const std::string file = (dir / (name + ".json")).string();
+  test::write_file(file, R"({"stage": "reconstruction",
+    "model": {"path": ")" + (root / "configs/demo/tiny-llama").string() + R"(", "init": "random", "device": "cpu"},
+    "text": {"max_length": 24, "template": "{text}", "add_eos": true},
+    "data": {"train": [")" + (root / "data/demo/train/scifact.jsonl").string() + R"("], "default_instruction": "Retrieve"},
+    "optim": {"lr": 1e-3},
+    "schedule": {"warmup_steps": 1},
+    "train": {"batch_size": 4, "max_steps": )" + std::to_string(max_steps) + R"(, "seed": 3, "precision": "fp32"},
+    "checkpoint": {"dir": ")" + (dir / name).string() + R"(", "every": 0, "keep": 0},
+    "dist": {"timeout_s": 60}})");
+  return file;
+}
+
+// Starts `command` in the background, waits until <out>/metrics.jsonl holds a line (a step is
+// done), runs the shell lines `signal` ($pid: the command), and prints "status=N" when it exits.
+test::TimedResult signal_after_first_step(const fs::path& dir, const std::string& command, const fs::path& out,
+                                          const std::string& signal) {
+  const std::string metrics = (out / "metrics.jsonl").string();
+  std::string script = command + " > " + (dir / "run.log").string() + " 2>&1 & pid=$!\n" +
+                       "for i in $(seq 1200); do [ -s " + metrics + " ] && break; sleep 0.05; done\n";
+  script += signal + "\nwait $pid; echo status=$?\n";
+  test::write_file(dir / "signal.sh", script);
+  auto r = test::run_timed("/bin/sh " + (dir / "signal.sh").string(), 120);
+  r.result.output += test::read_file(dir / "run.log");
+  return r;
+}
+
+int64_t step_of_dir(const fs::path& dir) { return std::stoll(dir.filename().string().substr(5)); }
+
+// The step-N folders under `out`, complete or not.
+std::vector<fs::path> step_dirs(const fs::path& out) {
+  std::vector<fs::path> dirs;
+  for (const auto& entry : fs::directory_iterator(out))
+    if (entry.path().filename().string().rfind("step-", 0) == 0) dirs.push_back(entry.path());
+  return dirs;
+}
+
+// One uninterrupted 4-step run, shared by the signal tests (its final weights are the reference).
+class StopSignal : public ::testing::TestWithParam<const char*> {
+ protected:
+  static void SetUpTestSuite() {
+    reference_ = new test::TempDir;
+    const auto r = test::run_command(test::bireco_binary().string() + " train --config " +
+                                     config_file(reference_->path(), "whole", 4));
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  static void TearDownTestSuite() {
+    delete reference_;
+    reference_ = nullptr;
+  }
+  static fs::path reference_final() { return *reference_ / "whole/final/model.safetensors"; }
+  static test::TempDir* reference_;
+};
+test::TempDir* StopSignal::reference_ = nullptr;
+
+TEST_P(StopSignal, SavesStepExitsZeroAndResumeEndsBitIdentical) {
+  const std::string signal = GetParam();
+  test::TempDir tmp;
+  const std::string config = config_file(tmp.path(), "run", 4);
+  const fs::path out = tmp / "run";
+  const auto r = signal_after_first_step(tmp.path(), test::bireco_binary().string() + " train --config " + config,
+                                         out, "kill -" + signal + " $pid");
+  ASSERT_NE(r.result.output.find("status=0"), std::string::npos) << r.result.output;
+  EXPECT_NE(r.result.output.find("received SIG" + signal + ": saved "), std::string::npos) << r.result.output;
+  EXPECT_FALSE(fs::exists(out / "final")) << "stopped before the end: no final/";
+  const auto dirs = step_dirs(out);
+  ASSERT_EQ(dirs.size(), 1u) << r.result.output;
+  EXPECT_TRUE(is_complete_checkpoint(dirs[0]));
+  EXPECT_LT(step_of_dir(dirs[0]), 4);
+
+  const auto resumed = test::run_command(test::bireco_binary().string() + " train --config " + config + " --resume auto");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from " + dirs[0].string()), std::string::npos) << resumed.output;
+  const std::string expected = test::read_file(reference_final());
+  ASSERT_FALSE(expected.empty());
+  EXPECT_TRUE(test::read_file(out / "final/model.safetensors") == expected)
+      << "final weights differ from the uninterrupted run's";
+}
+
+INSTANTIATE_TEST_SUITE_P(TermAndUsr1, StopSignal, ::testing::Values("TERM", "USR1"));
+
+TEST(Preemption, SecondSignalExitsAtOnceWithoutACompleteHalfCheckpoint) {
+  test::TempDir tmp;
+  const fs::path out = tmp / "run";
+  // Two signals sent back to back may merge into one pending signal: the second one is sent
+  // again until the process is gone. It lands in the rest of the step or in the save.
+  const auto r = signal_after_first_step(
+      tmp.path(), test::bireco_binary().string() + " train --config " + config_file(tmp.path(), "run", 50), out,
+      "kill -TERM $pid; sleep 0.02; while kill -TERM $pid 2> /dev/null; do sleep 0.02; done");
+  EXPECT_NE(r.result.output.find("status=143"), std::string::npos) << r.result.output;  // 128 + SIGTERM
+  EXPECT_NE(r.result.output.find("second stop signal, exiting at once"), std::string::npos) << r.result.output;
+  EXPECT_LT(r.seconds, 30) << "the second signal did not end the run at once";
+  EXPECT_FALSE(fs::exists(out / "final"));
+  // Whatever was being written is either complete and readable or not counted at all.
+  const fs::path latest = latest_checkpoint(out);
+  if (!latest.empty()) EXPECT_NE(latest.extension(), ".tmp");
+  for (const auto& dir : step_dirs(out)) {
+    if (!is_complete_checkpoint(dir)) continue;
+    EXPECT_FALSE(model::read_safetensors(dir / "model.safetensors").empty()) << dir;
+    EXPECT_FALSE(read_optimizer_state(dir).empty()) << dir;
+  }
+}
+
+TEST(Preemption, TwoRanksUnderLaunchSaveTheSameStepAndExitZero) {
+  test::TempDir tmp;
+  const fs::path out = tmp / "run";
+  const std::string command = test::launch_command(2, "--log-all-ranks train --config " +
+                                                          config_file(tmp.path(), "run", 50));
+  const auto r = signal_after_first_step(tmp.path(), command, out, "kill -TERM $pid");
+  ASSERT_NE(r.result.output.find("status=0"), std::string::npos) << r.result.output;
+  const auto dirs = step_dirs(out);
+  ASSERT_EQ(dirs.size(), 1u) << r.result.output;
+  EXPECT_TRUE(is_complete_checkpoint(dirs[0]));
+  // Each rank logs its own save (the launcher prefixes every worker line with its rank).
+  const std::string saved = "received SIGTERM: saved " + dirs[0].string() + ",";
+  for (const char* rank : {"[rank 0] ", "[rank 1] "}) {
+    bool found = false;
+    for (size_t at = r.result.output.find(rank); at != std::string::npos; at = r.result.output.find(rank, at + 1)) {
+      const size_t end = r.result.output.find('\n', at);
+      const std::string text = r.result.output.substr(at, end - at);
+      found = found || text.find(saved) != std::string::npos;
+    }
+    EXPECT_TRUE(found) << rank << saved << "\n" << r.result.output;
+  }
+}
+
+TEST(Preemption, ResumeAtTheLastStepWritesTheMissingFinal) {
+  // Killed between step-<max_steps>/ and final/: resuming writes final/ instead of nothing.
+  test::TempDir tmp;
+  auto c = tiny_config(tmp / "out");
+  c.train.max_steps = 2;
+  c.checkpoint.every = 1;
+  Trainer(c).train();
+  const std::string expected = test::read_file(tmp / "out/final/model.safetensors");
+  fs::remove_all(tmp / "out/final");
+  Trainer resumed(c);
+  resumed.resume_from(tmp / "out/step-2");
+  EXPECT_TRUE(resumed.train());
+  ASSERT_TRUE(is_complete_checkpoint(tmp / "out/final"));
+  EXPECT_TRUE(test::read_file(tmp / "out/final/model.safetensors") == expected);
+}
+
+// Every parameter, cloned.
+std::map<std::string, torch::Tensor> snapshot(Trainer& t) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : t.model()->named_parameters()) out[p.key()] = p.value().detach().clone();
+  return out;
+}
+
+bool unchanged(Trainer& t, const std::map<std::string, torch::Tensor>& before) {
+  for (const auto& p : t.model()->named_parameters())
+    if (!torch::equal(p.value(), before.at(p.key()))) return false;
+  return true;
+}
+
+TEST(NonFiniteGuard, InfiniteLossSkipsStepAndLeavesWeightsUnchanged) {
+  test::TempDir tmp;
+  Trainer t(tiny_config(tmp / "out"));
+  const auto batches = t.next_micro_batches();
+  t.train_step(batches);  // warmup step (lr 0): AdamW state exists from here on
+  // Norm weights of +inf: the hidden states and then the loss are no longer finite.
+  std::map<std::string, torch::Tensor> saved;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : t.model()->named_parameters())
+      if (p.key().find("norm") != std::string::npos) {
+        saved[p.key()] = p.value().clone();
+        p.value().fill_(std::numeric_limits<float>::infinity());
+      }
+  }
+  ASSERT_FALSE(saved.empty());
+  const auto before = snapshot(t);
+  const StepResult r = t.train_step(batches);
+  EXPECT_TRUE(r.skipped);
+  EXPECT_FALSE(std::isfinite(r.metrics.at("loss")));
+  EXPECT_EQ(t.step(), 2) << "a skipped step still counts";
+  EXPECT_TRUE(unchanged(t, before));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : t.model()->named_parameters())
+      if (saved.count(p.key())) p.value().copy_(saved[p.key()]);
+  }
+  const auto restored = snapshot(t);
+  const StepResult next = t.train_step(batches);
+  EXPECT_FALSE(next.skipped);
+  EXPECT_TRUE(std::isfinite(next.metrics.at("loss")));
+  EXPECT_FALSE(unchanged(t, restored)) << "a finite step after a skipped one trains again";
+}
+
+TEST(NonFiniteGuard, InfiniteGradientNormSkipsStepAndLeavesWeightsUnchanged) {
+  test::TempDir tmp;
+  Trainer t(tiny_config(tmp / "out"));
+  const auto batches = t.next_micro_batches();
+  auto& p = t.model()->named_parameters().begin()->value();
+  p.register_hook([](const torch::Tensor& g) { return g * std::numeric_limits<float>::infinity(); });
+  const auto before = snapshot(t);
+  const StepResult r = t.train_step(batches);
+  EXPECT_TRUE(r.skipped);
+  EXPECT_TRUE(std::isfinite(r.metrics.at("loss"))) << "only the gradient is broken";
+  EXPECT_FALSE(std::isfinite(r.grad_norm));
+  EXPECT_TRUE(unchanged(t, before));
+}
+
+TEST(NonFiniteGuard, MoreThanMaxSkippedInARowAbortsNamingLastGoodCheckpoint) {
+  test::TempDir tmp;
+  auto c = tiny_config(tmp / "out");
+  c.train.max_steps = 10;
+  c.train.max_skipped_steps = 2;
+  c.checkpoint.every = 2;
+  Trainer t(c);
+  // Steps 1-2 train; from step 3 on every gradient is infinite.
+  auto& p = t.model()->named_parameters().begin()->value();
+  const Trainer* trainer = &t;
+  p.register_hook([trainer](const torch::Tensor& g) {
+    return trainer->step() >= 2 ? g * std::numeric_limits<float>::infinity() : g;
+  });
+  const std::string error = test::error_of([&] { t.train(); });
+  EXPECT_NE(error.find("train: 3 consecutive non-finite steps (last: grad_norm="), std::string::npos) << error;
+  EXPECT_NE(error.find("at step 5"), std::string::npos) << error;
+  EXPECT_NE(error.find("last good checkpoint: " + (tmp / "out/step-4").string()), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(tmp / "out/final"));
+  EXPECT_FALSE(fs::exists(tmp / "out/step-6"));
+  std::ifstream in(tmp / "out/metrics.jsonl");
+  std::vector<int64_t> skipped;
+  for (std::string line; std::getline(in, line);) skipped.push_back(nlohmann::json::parse(line)["skipped_steps"]);
+  EXPECT_EQ(skipped, (std::vector<int64_t>{0, 0, 1, 1}));
+}
+
+}  // namespace
+}  // namespace bireco::train
