@@ -14,8 +14,9 @@
 #   the checkpoint write or prune that follows the log line) or 0..0.25 s later (mid-step).
 #   The run makes progress between kills.
 #   --verify CMD   run as `CMD DIR` on every complete checkpoint after each kill (status 0 =
-#                  readable); default: state.json parses and every *.safetensors file's header
-#                  matches its size (scripts/chaos.sh's own check, no LibTorch needed).
+#                  readable); default: `bireco info --model DIR`, which checks every file
+#                  against the checkpoint's manifest.json (sizes and XXH64) and reads config.json.
+#   A checkpoint is complete when its manifest.json exists (written last, as --resume sees it).
 #   --keep         leave the work folder (printed) instead of removing it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +26,7 @@ seed=1
 steps=40
 load_delay=1.0
 bireco=${BIRECO_BIN:-$root/build/bireco}
-verify=""
+verify=""  # set after the options: it needs $bireco
 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,11 +37,12 @@ while [ $# -gt 0 ]; do
     --bireco) bireco=$2; shift 2 ;;
     --verify) verify=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "chaos.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ -x "$bireco" ] || { echo "chaos.sh: no bireco executable at $bireco (--bireco PATH)" >&2; exit 2; }
+[ -n "$verify" ] || verify="$bireco info --model"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bireco-chaos-XXXXXX")
 if [ $keep = 1 ]; then echo "chaos: work folder $work"; else trap 'rm -rf "$work"' EXIT; fi
@@ -60,43 +62,12 @@ EOF
   echo "$work/$1.json"
 }
 
-# Default readability check of one checkpoint folder.
-check_dir() {
-  /usr/bin/python3 - "$1" <<'EOF'
-import json, os, struct, sys
-d = sys.argv[1]
-json.load(open(os.path.join(d, "trainer_state", "state.json")))
-json.load(open(os.path.join(d, "config.json")))
-found = 0
-for base, _, files in os.walk(d):
-    for name in files:
-        if not name.endswith(".safetensors"):
-            continue
-        path = os.path.join(base, name)
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            n = struct.unpack("<Q", f.read(8))[0]
-            header = json.loads(f.read(n))
-        end = max([t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"] + [0])
-        if 8 + n + end != size:
-            sys.exit(f"{path}: {size} bytes, header says {8 + n + end}")
-        found += 1
-for name in ("model.safetensors", "trainer_state/optimizer.safetensors", "trainer_state/rng.safetensors"):
-    if not os.path.isfile(os.path.join(d, name)):
-        sys.exit(f"{d}: {name} is missing")
-EOF
-}
-
 verify_all() {  # verify_all OUT_DIR: every folder counted as complete must be readable
   local dir status=0
   for dir in "$1"/step-* "$1"/final; do
     case "$dir" in *.tmp) continue ;; esac
-    [ -f "$dir/trainer_state/state.json" ] || continue  # not complete: resume ignores it
-    if [ -n "$verify" ]; then
-      $verify "$dir" > "$work/verify.log" 2>&1 || { echo "chaos: UNREADABLE checkpoint $dir"; cat "$work/verify.log"; status=1; }
-    else
-      check_dir "$dir" || { echo "chaos: UNREADABLE checkpoint $dir"; status=1; }
-    fi
+    [ -f "$dir/manifest.json" ] || continue  # not complete: resume ignores it
+    $verify "$dir" > "$work/verify.log" 2>&1 || { echo "chaos: UNREADABLE checkpoint $dir"; cat "$work/verify.log"; status=1; }
   done
   return $status
 }
@@ -104,7 +75,7 @@ verify_all() {  # verify_all OUT_DIR: every folder counted as complete must be r
 newest_step() {  # the newest complete step-N, or "none"
   local best=-1 dir n
   for dir in "$1"/step-*; do
-    [ -f "$dir/trainer_state/state.json" ] || continue
+    [ -f "$dir/manifest.json" ] || continue
     n=${dir##*/step-}
     case "$n" in *[!0-9]*) continue ;; esac
     [ "$n" -gt "$best" ] && best=$n

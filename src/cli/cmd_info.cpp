@@ -1,4 +1,6 @@
-// `bireco info`: describe a model directory: architecture, parameters, memory
+// `bireco info`: describe a model directory: architecture, parameters, memory; a folder with a
+// manifest.json (a bireco checkpoint or export) is verified file by file first (exit 1 naming
+// the bad file), which is how scripts/chaos.sh and users check a checkpoint is readable.
 #include <iostream>
 
 #include "bireco/cli/command.h"
@@ -6,6 +8,7 @@
 #include "bireco/model/load.h"
 #include "bireco/model/model_config.h"
 #include "bireco/util/error.h"
+#include "bireco/util/manifest.h"
 #include "bireco/config/document.h"
 
 namespace bireco::cli {
@@ -46,6 +49,11 @@ Command add_info(CLI::App& app) {
   sub->add_option("--model", o->model, "Hugging Face model directory")->required();
   sub->add_option("--set", o->overrides, "model.* overrides, e.g. model.lora.r=16");
   return {sub, [o]() -> int {
+            if (util::has_manifest(o->model)) {
+              util::verify_manifest(o->model, util::ManifestCheck::kChecksums);
+              std::cout << "manifest         " << util::read_manifest(o->model).size()
+                        << " files, sizes and xxh64 verified\n";
+            }
             const model::ModelConfig c = model::read_model_config(o->model);
             // The overrides go through the regular stage-config reader (types, names, errors).
             config::Document doc;

@@ -231,16 +231,28 @@ void Trainer::save_checkpoint(const fs::path& dir) {
     if (config_.stage != "lm") write_embedding_files(temp, config_, model_->config.hidden_size);
   };
   // Every rank holds the same weights; rank 0 writes, the others wait so that no rank runs
-  // ahead (or exits) before the checkpoint is complete.
+  // ahead (or exits) before the checkpoint is complete. A failed write (disk full) is shared
+  // through the wait: every rank stops with the error instead of the others hanging.
+  std::string failure;
   if (dist::is_main(group_.get())) {
-    if (lora) {
-      auto merged = merged_copy(model_, config_.model.lora);
-      write_checkpoint(dir, merged, contents);
-    } else {
-      write_checkpoint(dir, model_, contents);
+    try {
+      if (lora) {
+        auto merged = merged_copy(model_, config_.model.lora);
+        write_checkpoint(dir, merged, contents);
+      } else {
+        write_checkpoint(dir, model_, contents);
+      }
+    } catch (const std::exception& e) {
+      if (!group_) throw;
+      failure = e.what();
     }
   }
-  dist::barrier(group_.get());
+  if (!group_) return;
+  auto failed = torch::tensor({failure.empty() ? 0.0 : 1.0}, torch::kFloat64);
+  group_->all_reduce_mean({failed});  // stands in for the barrier
+  if (!failure.empty()) throw Error(failure);
+  if (failed.item<double>() > 0)
+    throw Error("saving " + dir.string() + " failed on rank 0 (its log says why); the previous checkpoints are intact");
 }
 
 void Trainer::resume_from(const fs::path& dir) {
