@@ -153,8 +153,20 @@ class LocatingSax {
 // ---- YAML: yaml-cpp nodes carry marks; scalars are typed by the YAML 1.2 core schema, and a
 // quoted scalar is always a string.
 
+// YAML text must be valid UTF-8 as JSON text is (nlohmann's parser rejects it there); an
+// ill-formed string would otherwise make nlohmann::json::dump() throw when the config is
+// printed or named in an error. nlohmann's own check, so both formats agree.
+void require_utf8(const std::string& text, const YAML::Mark& mark) {
+  try {
+    (void)json(text).dump();
+  } catch (const json::type_error&) {
+    throw Error("line " + std::to_string(mark.line + 1) + ": invalid UTF-8 in a string");
+  }
+}
+
 json yaml_scalar(const YAML::Node& node) {
   const std::string& text = node.Scalar();
+  require_utf8(text, node.Mark());
   if (node.Tag() == "!") return text;  // quoted
   static const std::regex kNull("^(~|null|Null|NULL|)$");
   static const std::regex kTrue("^(true|True|TRUE)$");
@@ -171,7 +183,13 @@ json yaml_scalar(const YAML::Node& node) {
       return text;
     }
   }
-  if (std::regex_match(text, kFloat)) return std::stod(text);
+  if (std::regex_match(text, kFloat)) {
+    try {
+      return std::stod(text);
+    } catch (const std::out_of_range&) {  // 1e999, 1e-999: kept as written, as an integer is
+      return text;
+    }
+  }
   if (text == ".inf" || text == "+.inf") return std::numeric_limits<double>::infinity();
   if (text == "-.inf") return -std::numeric_limits<double>::infinity();
   return text;
@@ -202,6 +220,7 @@ json yaml_to_json(const YAML::Node& node, const std::string& path,
                       ": mapping keys must be plain strings");
         }
         const std::string key = item.first.Scalar();
+        require_utf8(key, item.first.Mark());
         const std::string child = path.empty() ? key : path + "." + key;
         if (out.contains(key)) {
           throw Error("line " + std::to_string(item.first.Mark().line + 1) + ": key '" + child +

@@ -10,6 +10,7 @@
 #include "bireco/text/unicode.h"
 #include "bireco/util/error.h"
 #include "test_support.h"
+#include "text/text_test_support.h"
 
 namespace bireco::test {
 namespace {
@@ -294,6 +295,7 @@ TEST(TokenizerErrors, MissingFilesAreNamed) {
   EXPECT_NE(load_error(dir / "absent.json")
                 .find("tokenizer not found: " + (dir / "absent.json").string()),
             std::string::npos);
+  BIRECO_REQUIRE_SENTENCEPIECE();
   write_file(dir / "tokenizer.model", "not a sentencepiece model");
   EXPECT_NE(load_error(dir.path())
                 .find((dir / "tokenizer.model").string() + ": not a SentencePiece model"),
