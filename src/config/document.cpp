@@ -4,8 +4,8 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
+#include <string_view>
 
 #include "bireco/util/error.h"
 #include "bireco/util/strings.h"
@@ -164,26 +164,60 @@ void require_utf8(const std::string& text, const YAML::Mark& mark) {
   }
 }
 
+// The core schema's number forms, matched by hand: std::regex's recursive matcher overflows
+// the stack on a scalar of some 100k digits (found by fuzz/config_document).
+size_t skip_digits(std::string_view& text) {
+  size_t n = 0;
+  while (n < text.size() && text[n] >= '0' && text[n] <= '9') ++n;
+  text.remove_prefix(n);
+  return n;
+}
+
+void skip_sign(std::string_view& text) {
+  if (!text.empty() && (text[0] == '-' || text[0] == '+')) text.remove_prefix(1);
+}
+
+// [-+]?[0-9]+
+bool is_core_int(std::string_view text) {
+  skip_sign(text);
+  return skip_digits(text) > 0 && text.empty();
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_core_float(std::string_view text) {
+  skip_sign(text);
+  const size_t whole = skip_digits(text);
+  size_t fraction = 0;
+  if (!text.empty() && text[0] == '.') {
+    text.remove_prefix(1);
+    fraction = skip_digits(text);
+  }
+  if (whole == 0 && fraction == 0) return false;
+  if (!text.empty() && (text[0] == 'e' || text[0] == 'E')) {
+    text.remove_prefix(1);
+    skip_sign(text);
+    if (skip_digits(text) == 0) return false;
+  }
+  return text.empty();
+}
+
 json yaml_scalar(const YAML::Node& node) {
   const std::string& text = node.Scalar();
   require_utf8(text, node.Mark());
   if (node.Tag() == "!") return text;  // quoted
-  static const std::regex kNull("^(~|null|Null|NULL|)$");
-  static const std::regex kTrue("^(true|True|TRUE)$");
-  static const std::regex kFalse("^(false|False|FALSE)$");
-  static const std::regex kInt("^[-+]?[0-9]+$");
-  static const std::regex kFloat(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
-  if (std::regex_match(text, kNull)) return nullptr;
-  if (std::regex_match(text, kTrue)) return true;
-  if (std::regex_match(text, kFalse)) return false;
-  if (std::regex_match(text, kInt)) {
+  if (text == "~" || text == "null" || text == "Null" || text == "NULL" || text.empty()) {
+    return nullptr;
+  }
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (is_core_int(text)) {
     try {
       return std::stoll(text);
     } catch (const std::out_of_range&) {
       return text;
     }
   }
-  if (std::regex_match(text, kFloat)) {
+  if (is_core_float(text)) {
     try {
       return std::stod(text);
     } catch (const std::out_of_range&) {  // 1e999, 1e-999: kept as written, as an integer is
