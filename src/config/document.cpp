@@ -39,6 +39,15 @@ std::string read_file(const fs::path& file) {
   return text.str();
 }
 
+// A config is a few levels deep; far deeper nesting is a broken or hostile file. Each level
+// keeps its key path (quadratic memory: 300k levels took > 2 GB) and dump() recurses per level.
+constexpr size_t kMaxNesting = 64;
+
+std::string too_deep(int line) {
+  return "line " + std::to_string(line) + ": nested deeper than " + std::to_string(kMaxNesting) +
+         " levels";
+}
+
 // ---- JSON: nlohmann's SAX parser over an iterator that counts lines, so each key's line is
 // known when the parser reports it.
 
@@ -132,6 +141,10 @@ class LocatingSax {
     return true;
   }
   bool open(json container) {
+    if (frames_.size() >= kMaxNesting) {
+      error_ = too_deep(line_);
+      return false;
+    }
     const std::string path = frames_.empty() ? "" : child_path();
     json* node = place(std::move(container));
     frames_.push_back({node, path, {}});
@@ -230,7 +243,10 @@ json yaml_scalar(const YAML::Node& node) {
 }
 
 json yaml_to_json(const YAML::Node& node, const std::string& path,
-                  std::map<std::string, int>& lines) {
+                  std::map<std::string, int>& lines, size_t depth = 0) {
+  if (depth >= kMaxNesting && (node.IsSequence() || node.IsMap())) {
+    throw Error(too_deep(node.Mark().line + 1));
+  }
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -242,7 +258,7 @@ json yaml_to_json(const YAML::Node& node, const std::string& path,
       for (size_t i = 0; i < node.size(); ++i) {
         const std::string child = path + "[" + std::to_string(i) + "]";
         lines[child] = node[i].Mark().line + 1;
-        out.push_back(yaml_to_json(node[i], child, lines));
+        out.push_back(yaml_to_json(node[i], child, lines, depth + 1));
       }
       return out;
     }
@@ -261,7 +277,7 @@ json yaml_to_json(const YAML::Node& node, const std::string& path,
                       "' appears twice");
         }
         lines[child] = item.first.Mark().line + 1;
-        out[key] = yaml_to_json(item.second, child, lines);
+        out[key] = yaml_to_json(item.second, child, lines, depth + 1);
       }
       return out;
     }

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 
 namespace bireco::model {
 namespace {
@@ -46,13 +47,13 @@ SafetensorsEntry parse_entry(const std::string& name, const json& entry, size_t 
   if (element_size == 0) throw Error(what + " has unsupported dtype `" + out.dtype + "`");
 
   const json& shape = entry["shape"];
-  if (!shape.is_array()) throw Error(what + " has an invalid shape " + shape.dump());
+  if (!shape.is_array()) throw Error(what + " has an invalid shape " + util::json_excerpt(shape));
   // The byte count in unsigned 64-bit arithmetic, checked at each step: a shape whose
   // product overflows must not wrap around to a size that matches its range.
   uint64_t bytes = element_size;
   bool overflow = false, empty = false;
   for (const json& d : shape) {
-    if (!is_dimension(d)) throw Error(what + " has an invalid shape " + shape.dump());
+    if (!is_dimension(d)) throw Error(what + " has an invalid shape " + util::json_excerpt(shape));
     const auto dim = d.get<int64_t>();
     out.shape.push_back(dim);
     empty = empty || dim == 0;
@@ -64,7 +65,7 @@ SafetensorsEntry parse_entry(const std::string& name, const json& entry, size_t 
   const json& off = entry["data_offsets"];
   if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
       !off[1].is_number_unsigned())
-    throw Error(what + " has invalid data_offsets " + off.dump());
+    throw Error(what + " has invalid data_offsets " + util::json_excerpt(off));
   out.begin = off[0].get<size_t>();
   out.end = off[1].get<size_t>();
   if (out.end < out.begin || out.end > data_size)
@@ -75,7 +76,7 @@ SafetensorsEntry parse_entry(const std::string& name, const json& entry, size_t 
   if (empty) overflow = false, bytes = 0;
   if (overflow || out.end - out.begin != bytes)
     throw Error(what + " holds " + std::to_string(out.end - out.begin) + " bytes but dtype " +
-                out.dtype + " and shape " + shape.dump() + " need " +
+                out.dtype + " and shape " + util::json_excerpt(shape) + " need " +
                 (overflow ? std::string("more than 2^64") : std::to_string(bytes)));
   return out;
 }

@@ -1,5 +1,6 @@
-// YAML documents the fuzzer (fuzz/config_document) broke: each is a bireco::Error naming the
-// line, or a value read as YAML's core schema says, never a crash or a foreign exception.
+// Config documents the fuzzer (fuzz/config_document) or a hand-made hostile file broke: each is
+// a bireco::Error naming the line, or a value read as YAML's core schema says, never a crash,
+// a foreign exception or gigabytes of memory.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -47,6 +48,18 @@ TEST(YamlInputs, HundredThousandDigitScalarDoesNotExhaustTheStack) {
   const Document doc = parse_yaml_text("a: " + digits + "\nb: 1." + digits + "\n");
   EXPECT_EQ(doc.root["a"], digits);  // past int64: kept as text, as before
   EXPECT_TRUE(doc.root["b"].is_number_float());
+}
+
+TEST(ConfigInputs, NestingPast64LevelsIsAnErrorNamingTheLine) {
+  // Each level kept its key path: 300k levels of [ took > 2 GB before the limit.
+  const auto nested = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
+  EXPECT_NO_THROW(parse_json_text("{\"a\": " + nested(63) + "}"));
+  EXPECT_NO_THROW(parse_yaml_text("a: " + nested(63)));
+  const auto json_msg = error_of([&] { parse_json_text("{\"a\":\n" + nested(300000) + "}", "s.json"); });
+  EXPECT_NE(json_msg.find("s.json: invalid JSON: line 2: nested deeper than 64 levels"), std::string::npos)
+      << json_msg;
+  const auto yaml_msg = error_of([&] { parse_yaml_text("a: " + nested(100), "s.yaml"); });
+  EXPECT_NE(yaml_msg.find("nested deeper than 64 levels"), std::string::npos) << yaml_msg;
 }
 
 }  // namespace

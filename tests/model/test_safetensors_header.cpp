@@ -1,6 +1,6 @@
 // The torch-free safetensors header parser on hand-written headers: entries and metadata as
 // written, and shapes whose byte count overflows 64 bits (found by fuzz/safetensors_header)
-// rejected instead of matching an empty byte range.
+// rejected instead of matching an empty byte range; deep nesting named without recursing.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -84,6 +84,13 @@ TEST(SafetensorsHeader, ShapeMustBeAList) {
   EXPECT_NE(parse_error(R"({"w":{"dtype":"F32","shape":1,"data_offsets":[0,4]}})", 4)
                 .find("invalid shape"),
             std::string::npos);
+}
+
+TEST(SafetensorsHeader, DeeplyNestedShapeIsAnErrorNotAStackOverflow) {
+  // The message used to dump() the shape, which recurses once per level.
+  const std::string nested = std::string(300000, '[') + std::string(300000, ']');
+  const auto msg = parse_error(R"({"w":{"dtype":"F32","shape":)" + nested + R"(,"data_offsets":[0,0]}})", 0);
+  EXPECT_NE(msg.find("`w` has an invalid shape [[[[[...]]]]]"), std::string::npos) << msg.substr(0, 200);
 }
 
 TEST(SafetensorsHeader, FileShorterThanTheLengthFieldIsNamed) {
