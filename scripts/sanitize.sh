@@ -35,6 +35,10 @@ echo "sanitize: bireco_tests_lite passed ($(($(date +%s) - start)) s so far)"
 fuzz_targets=(safetensors_header:4096 tokenizer_json:8192 config_document:4096 pair_records:4096)
 artifacts="$build_dir/fuzz-artifacts"
 mkdir -p "$artifacts"
+# The targets that parse files write each input there (fuzz/fuzz_support.h); memory-backed
+# when /dev/shm exists, and removed at the end.
+scratch=$(mktemp -d -p /dev/shm bireco-fuzz.XXXXXX 2>/dev/null || mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 for entry in "${fuzz_targets[@]}"; do
   target=${entry%%:*}
   max_len=${entry##*:}
@@ -42,7 +46,7 @@ for entry in "${fuzz_targets[@]}"; do
   cp "$root/tests/fuzz/$target"/* "$corpus/"
   log="$artifacts/$target.log"
   # -timeout: one input running past 10 s is a hang; -rss_limit_mb: a leak that grows.
-  if ! "$build_dir/fuzz/fuzz_$target" -max_total_time="$seconds" -max_len="$max_len" \
+  if ! TMPDIR=$scratch "$build_dir/fuzz/fuzz_$target" -max_total_time="$seconds" -max_len="$max_len" \
       -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$artifacts/$target-" "$corpus" >"$log" 2>&1; then
     tail -n 60 "$log"

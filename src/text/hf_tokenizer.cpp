@@ -262,6 +262,18 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const fs::path& tokenizer_json) {
     if (add_eos && t->eos_) post.suffix.push_back(*t->eos_);
     t->post_processor_ = post;
   }
+  // Every id the post-processor adds must decode. A template whose special token names an id
+  // that is neither in the vocabulary nor an added token is a broken file (an edited added
+  // token id; found by fuzz/tokenizer_json): HF's decode drops such ids silently.
+  for (const std::vector<int32_t>* ids : {&t->post_processor_.prefix, &t->post_processor_.suffix}) {
+    for (const int32_t id : *ids) {
+      if (t->id_to_token(id) == nullptr) {
+        ctx.fail("post_processor", "adds id " + std::to_string(id) +
+                                       ", which is neither in the model's vocabulary nor an "
+                                       "added token");
+      }
+    }
+  }
   return t;
 }
 

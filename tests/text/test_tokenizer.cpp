@@ -314,6 +314,20 @@ TEST(TokenizerErrors, SpecialTokenMissingFromVocabulary) {
       << load_error(dir.path());
 }
 
+TEST(TokenizerErrors, PostProcessorIdThatIsNoTokenIsNamed) {
+  // tiny-bytelevel with <|bos|>'s added-token id edited from 20 to 10: its template still adds
+  // id 20, which then is no token at all and could not be decoded (found by fuzz/tokenizer_json).
+  TempDir dir;
+  auto j = nlohmann::json::parse(read_file(fixture("tiny-bytelevel") / "tokenizer.json"));
+  j["added_tokens"][0]["id"] = 10;
+  write_file(dir / "tokenizer.json", j.dump());
+  const std::string message = load_error(dir / "tokenizer.json");
+  EXPECT_NE(message.find("post_processor"), std::string::npos) << message;
+  EXPECT_NE(message.find("adds id 20, which is neither in the model's vocabulary nor an added token"),
+            std::string::npos)
+      << message;
+}
+
 TEST(TokenizerErrors, SpecialTokensMapWinsOverTokenizerConfig) {
   TempDir dir;
   write_file(dir / "tokenizer.json", read_file(fixture("tiny-sp") / "tokenizer.json"));
