@@ -4,8 +4,8 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
+#include <string_view>
 
 #include "bireco/util/error.h"
 #include "bireco/util/strings.h"
@@ -37,6 +37,15 @@ std::string read_file(const fs::path& file) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// A config is a few levels deep; far deeper nesting is a broken or hostile file. Each level
+// keeps its key path (quadratic memory: 300k levels took > 2 GB) and dump() recurses per level.
+constexpr size_t kMaxNesting = 64;
+
+std::string too_deep(int line) {
+  return "line " + std::to_string(line) + ": nested deeper than " + std::to_string(kMaxNesting) +
+         " levels";
 }
 
 // ---- JSON: nlohmann's SAX parser over an iterator that counts lines, so each key's line is
@@ -132,6 +141,10 @@ class LocatingSax {
     return true;
   }
   bool open(json container) {
+    if (frames_.size() >= kMaxNesting) {
+      error_ = too_deep(line_);
+      return false;
+    }
     const std::string path = frames_.empty() ? "" : child_path();
     json* node = place(std::move(container));
     frames_.push_back({node, path, {}});
@@ -153,32 +166,87 @@ class LocatingSax {
 // ---- YAML: yaml-cpp nodes carry marks; scalars are typed by the YAML 1.2 core schema, and a
 // quoted scalar is always a string.
 
+// YAML text must be valid UTF-8 as JSON text is (nlohmann's parser rejects it there); an
+// ill-formed string would otherwise make nlohmann::json::dump() throw when the config is
+// printed or named in an error. nlohmann's own check, so both formats agree.
+void require_utf8(const std::string& text, const YAML::Mark& mark) {
+  try {
+    (void)json(text).dump();
+  } catch (const json::type_error&) {
+    throw Error("line " + std::to_string(mark.line + 1) + ": invalid UTF-8 in a string");
+  }
+}
+
+// The core schema's number forms, matched by hand: std::regex's recursive matcher overflows
+// the stack on a scalar of some 100k digits (found by fuzz/config_document).
+size_t skip_digits(std::string_view& text) {
+  size_t n = 0;
+  while (n < text.size() && text[n] >= '0' && text[n] <= '9') ++n;
+  text.remove_prefix(n);
+  return n;
+}
+
+void skip_sign(std::string_view& text) {
+  if (!text.empty() && (text[0] == '-' || text[0] == '+')) text.remove_prefix(1);
+}
+
+// [-+]?[0-9]+
+bool is_core_int(std::string_view text) {
+  skip_sign(text);
+  return skip_digits(text) > 0 && text.empty();
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_core_float(std::string_view text) {
+  skip_sign(text);
+  const size_t whole = skip_digits(text);
+  size_t fraction = 0;
+  if (!text.empty() && text[0] == '.') {
+    text.remove_prefix(1);
+    fraction = skip_digits(text);
+  }
+  if (whole == 0 && fraction == 0) return false;
+  if (!text.empty() && (text[0] == 'e' || text[0] == 'E')) {
+    text.remove_prefix(1);
+    skip_sign(text);
+    if (skip_digits(text) == 0) return false;
+  }
+  return text.empty();
+}
+
 json yaml_scalar(const YAML::Node& node) {
   const std::string& text = node.Scalar();
+  require_utf8(text, node.Mark());
   if (node.Tag() == "!") return text;  // quoted
-  static const std::regex kNull("^(~|null|Null|NULL|)$");
-  static const std::regex kTrue("^(true|True|TRUE)$");
-  static const std::regex kFalse("^(false|False|FALSE)$");
-  static const std::regex kInt("^[-+]?[0-9]+$");
-  static const std::regex kFloat(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
-  if (std::regex_match(text, kNull)) return nullptr;
-  if (std::regex_match(text, kTrue)) return true;
-  if (std::regex_match(text, kFalse)) return false;
-  if (std::regex_match(text, kInt)) {
+  if (text == "~" || text == "null" || text == "Null" || text == "NULL" || text.empty()) {
+    return nullptr;
+  }
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (is_core_int(text)) {
     try {
       return std::stoll(text);
     } catch (const std::out_of_range&) {
       return text;
     }
   }
-  if (std::regex_match(text, kFloat)) return std::stod(text);
+  if (is_core_float(text)) {
+    try {
+      return std::stod(text);
+    } catch (const std::out_of_range&) {  // 1e999, 1e-999: kept as written, as an integer is
+      return text;
+    }
+  }
   if (text == ".inf" || text == "+.inf") return std::numeric_limits<double>::infinity();
   if (text == "-.inf") return -std::numeric_limits<double>::infinity();
   return text;
 }
 
 json yaml_to_json(const YAML::Node& node, const std::string& path,
-                  std::map<std::string, int>& lines) {
+                  std::map<std::string, int>& lines, size_t depth = 0) {
+  if (depth >= kMaxNesting && (node.IsSequence() || node.IsMap())) {
+    throw Error(too_deep(node.Mark().line + 1));
+  }
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -190,7 +258,7 @@ json yaml_to_json(const YAML::Node& node, const std::string& path,
       for (size_t i = 0; i < node.size(); ++i) {
         const std::string child = path + "[" + std::to_string(i) + "]";
         lines[child] = node[i].Mark().line + 1;
-        out.push_back(yaml_to_json(node[i], child, lines));
+        out.push_back(yaml_to_json(node[i], child, lines, depth + 1));
       }
       return out;
     }
@@ -202,13 +270,14 @@ json yaml_to_json(const YAML::Node& node, const std::string& path,
                       ": mapping keys must be plain strings");
         }
         const std::string key = item.first.Scalar();
+        require_utf8(key, item.first.Mark());
         const std::string child = path.empty() ? key : path + "." + key;
         if (out.contains(key)) {
           throw Error("line " + std::to_string(item.first.Mark().line + 1) + ": key '" + child +
                       "' appears twice");
         }
         lines[child] = item.first.Mark().line + 1;
-        out[key] = yaml_to_json(item.second, child, lines);
+        out[key] = yaml_to_json(item.second, child, lines, depth + 1);
       }
       return out;
     }

@@ -11,21 +11,20 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "bireco/model/safetensors_header.h"
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 
 namespace bireco::model {
 namespace {
 
-// The dtypes bireco reads and writes, with the format's names.
+// The dtypes bireco reads and writes, with the format's names (safetensors_header.cpp has
+// their element sizes).
 const std::vector<std::pair<std::string, torch::ScalarType>> kDtypes = {
     {"F32", torch::kFloat32}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16},
     {"F64", torch::kFloat64}, {"I64", torch::kInt64},   {"I32", torch::kInt32},
     {"I16", torch::kInt16},   {"I8", torch::kInt8},     {"U8", torch::kUInt8},
     {"BOOL", torch::kBool}};
-
-// A header above this is certainly corrupt (the format's own limit is 100 MB).
-constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
 }  // namespace
 
@@ -51,10 +50,9 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& file) : path_(file
   ::fstat(fd, &st);
   mapping_ = std::make_shared<Mapping>();
   mapping_->size = static_cast<size_t>(st.st_size);
-  if (mapping_->size < 8) {
+  if (mapping_->size < 8) {  // parse_safetensors_header names the file as too short
     ::close(fd);
-    throw Error(where + ": not a safetensors file (" + std::to_string(mapping_->size) +
-                " bytes, shorter than the 8-byte header length)");
+    parse_safetensors_header(nullptr, mapping_->size, where);
   }
   // Private + writable: tensors handed out may be written to without touching the file.
   mapping_->data = ::mmap(nullptr, mapping_->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
@@ -62,61 +60,19 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& file) : path_(file
   if (mapping_->data == MAP_FAILED) throw Error(where + ": mmap failed: " + std::strerror(errno));
   const auto* bytes = static_cast<const uint8_t*>(mapping_->data);
 
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];  // little-endian
-  if (header_len > kMaxHeaderBytes || 8 + header_len > mapping_->size)
-    throw Error(where + ": header length " + std::to_string(header_len) + " exceeds the file size " +
-                std::to_string(mapping_->size) + " (truncated or not a safetensors file)");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(where + ": header is not valid JSON: " + e.what());
-  }
-  if (!header.is_object()) throw Error(where + ": header is not a JSON object");
-  const size_t data_size = mapping_->size - 8 - header_len;
-
-  for (const auto& [name, entry] : header.items()) {
-    if (name == "__metadata__") {
-      if (!entry.is_object()) throw Error(where + ": __metadata__ is not an object");
-      for (const auto& [k, v] : entry.items())
-        if (v.is_string()) metadata_[k] = v.get<std::string>();
-      continue;
-    }
-    const std::string what = where + ": tensor `" + name + "`";
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
-        !entry.contains("data_offsets"))
-      throw Error(what + " needs dtype, shape and data_offsets");
+  const SafetensorsHeader header = parse_safetensors_header(bytes, mapping_->size, where);
+  metadata_ = header.metadata;
+  for (const SafetensorsEntry& entry : header.entries) {
     TensorInfo info{};
-    const std::string dtype = entry["dtype"].is_string() ? entry["dtype"].get<std::string>() : "?";
-    bool known = false;
     for (const auto& [n, type] : kDtypes)
-      if (n == dtype) info.dtype = type, known = true;
-    if (!known) throw Error(what + " has unsupported dtype `" + dtype + "`");
-    int64_t numel = 1;
-    for (const auto& d : entry["shape"]) {
-      if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0))
-        throw Error(what + " has an invalid shape " + entry["shape"].dump());
-      info.shape.push_back(d.get<int64_t>());
-      numel *= info.shape.back();
-    }
-    const auto& off = entry["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      throw Error(what + " has invalid data_offsets " + off.dump());
-    info.begin = off[0].get<size_t>();
-    info.end = off[1].get<size_t>();
-    if (info.end < info.begin || info.end > data_size)
-      throw Error(what + " has data_offsets [" + std::to_string(info.begin) + ", " +
-                  std::to_string(info.end) + "] past the end of the data (" + std::to_string(data_size) +
-                  " bytes; truncated file?)");
-    const size_t expected = static_cast<size_t>(numel) * c10::elementSize(info.dtype);
-    if (info.end - info.begin != expected)
-      throw Error(what + " holds " + std::to_string(info.end - info.begin) + " bytes but dtype " +
-                  dtype + " and shape " + entry["shape"].dump() + " need " + std::to_string(expected));
-    infos_[name] = info;
-    order_.push_back(name);
+      if (n == entry.dtype) info.dtype = type;
+    info.shape = entry.shape;
+    info.begin = entry.begin;
+    info.end = entry.end;
+    infos_[entry.name] = info;
+    order_.push_back(entry.name);
   }
-  data_offset_ = 8 + header_len;
+  data_offset_ = header.data_offset;
 }
 
 std::vector<std::string> SafetensorsFile::names() const { return order_; }

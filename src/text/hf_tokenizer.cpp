@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 
 namespace bireco::text {
 
@@ -46,7 +47,7 @@ std::vector<std::string> read_vocab(const json& j, const std::string& path,
   int64_t max_id = -1;
   for (const auto& [token, id] : j.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
-      ctx.fail(json_path(path, token), "expected a non-negative id, got " + id.dump());
+      ctx.fail(json_path(path, token), "expected a non-negative id, got " + util::json_excerpt(id));
     }
     max_id = std::max(max_id, id.get<int64_t>());
   }
@@ -78,7 +79,7 @@ std::vector<std::pair<std::string, std::string>> read_merges(const json& j, cons
       continue;
     }
     const std::string item_path = path + "[" + std::to_string(i) + "]";
-    if (!m.is_string()) ctx.fail(item_path, "expected \"a b\" or [\"a\", \"b\"], got " + m.dump());
+    if (!m.is_string()) ctx.fail(item_path, "expected \"a b\" or [\"a\", \"b\"], got " + util::json_excerpt(m));
     const std::string& s = m.get_ref<const std::string&>();
     const size_t first = s.find(' ');
     if (first == std::string::npos) ctx.fail(item_path, "expected \"a b\", got \"" + s + "\"");
@@ -104,7 +105,7 @@ std::unique_ptr<BpeModel> make_model(const json& j, const JsonContext& ctx) {
   if (const json* dropout = ctx.find(j, "dropout"); dropout != nullptr && !dropout->is_null()) {
     if (!dropout->is_number() || dropout->get<double>() != 0.0) {
       ctx.fail(json_path(path, "dropout"),
-               "unsupported " + dropout->dump() + " (BPE dropout is for training)");
+               "unsupported " + util::json_excerpt(*dropout) + " (BPE dropout is for training)");
     }
   }
   BpeOptions options;
@@ -141,7 +142,7 @@ std::vector<AddedToken> read_added_tokens(const json& root, const JsonContext& c
     AddedToken token;
     const json& id = ctx.at(t, path, "id");
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
-      ctx.fail(json_path(path, "id"), "expected a non-negative id, got " + id.dump());
+      ctx.fail(json_path(path, "id"), "expected a non-negative id, got " + util::json_excerpt(id));
     }
     token.id = id.get<int32_t>();
     token.content = ctx.string_at(t, path, "content");
@@ -260,6 +261,18 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const fs::path& tokenizer_json) {
     if (add_bos && t->bos_) post.prefix.push_back(*t->bos_);
     if (add_eos && t->eos_) post.suffix.push_back(*t->eos_);
     t->post_processor_ = post;
+  }
+  // Every id the post-processor adds must decode. A template whose special token names an id
+  // that is neither in the vocabulary nor an added token is a broken file (an edited added
+  // token id; found by fuzz/tokenizer_json): HF's decode drops such ids silently.
+  for (const std::vector<int32_t>* ids : {&t->post_processor_.prefix, &t->post_processor_.suffix}) {
+    for (const int32_t id : *ids) {
+      if (t->id_to_token(id) == nullptr) {
+        ctx.fail("post_processor", "adds id " + std::to_string(id) +
+                                       ", which is neither in the model's vocabulary nor an "
+                                       "added token");
+      }
+    }
   }
   return t;
 }

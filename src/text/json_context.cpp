@@ -9,6 +9,7 @@
 #include "bireco/text/regex.h"
 #include "bireco/text/unicode.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 
 namespace bireco::text {
 
@@ -36,7 +37,7 @@ const json* JsonContext::find(const json& obj, const char* key) const {
 std::string JsonContext::string_at(const json& obj, const std::string& path,
                                    const char* key) const {
   const json& value = at(obj, path, key);
-  if (!value.is_string()) fail(json_path(path, key), "expected a string, got " + value.dump());
+  if (!value.is_string()) fail(json_path(path, key), "expected a string, got " + util::json_excerpt(value));
   return value.get<std::string>();
 }
 
@@ -44,7 +45,7 @@ std::string JsonContext::string_or(const json& obj, const std::string& path, con
                                    const std::string& fallback) const {
   const json* value = find(obj, key);
   if (value == nullptr || value->is_null()) return fallback;
-  if (!value->is_string()) fail(json_path(path, key), "expected a string, got " + value->dump());
+  if (!value->is_string()) fail(json_path(path, key), "expected a string, got " + util::json_excerpt(*value));
   return value->get<std::string>();
 }
 
@@ -53,7 +54,7 @@ bool JsonContext::bool_or(const json& obj, const std::string& path, const char* 
   const json* value = find(obj, key);
   if (value == nullptr || value->is_null()) return fallback;
   if (!value->is_boolean())
-    fail(json_path(path, key), "expected true or false, got " + value->dump());
+    fail(json_path(path, key), "expected true or false, got " + util::json_excerpt(*value));
   return value->get<bool>();
 }
 
@@ -62,7 +63,7 @@ int64_t JsonContext::int_or(const json& obj, const std::string& path, const char
   const json* value = find(obj, key);
   if (value == nullptr || value->is_null()) return fallback;
   if (!value->is_number_integer())
-    fail(json_path(path, key), "expected an integer, got " + value->dump());
+    fail(json_path(path, key), "expected an integer, got " + util::json_excerpt(*value));
   return value->get<int64_t>();
 }
 

@@ -26,6 +26,10 @@ void bind(void* handle, const char* name, Fn& fn, const std::string& path) {
 }
 
 SentencePieceLibrary open_library() {
+  if (!SentencePieceLibrary::kLoadable) {
+    throw Error("tokenizer.model files cannot be read in this AddressSanitizer build (ASan "
+                "refuses the RTLD_DEEPBIND dlopen of the SentencePiece shim)");
+  }
   std::string tried;
   for (const std::string& path : SentencePieceLibrary::candidate_paths()) {
     if (!fs::exists(path)) {

@@ -10,6 +10,7 @@
 #include "bireco/text/unicode.h"
 #include "bireco/util/error.h"
 #include "test_support.h"
+#include "text/text_test_support.h"
 
 namespace bireco::test {
 namespace {
@@ -294,6 +295,7 @@ TEST(TokenizerErrors, MissingFilesAreNamed) {
   EXPECT_NE(load_error(dir / "absent.json")
                 .find("tokenizer not found: " + (dir / "absent.json").string()),
             std::string::npos);
+  BIRECO_REQUIRE_SENTENCEPIECE();
   write_file(dir / "tokenizer.model", "not a sentencepiece model");
   EXPECT_NE(load_error(dir.path())
                 .find((dir / "tokenizer.model").string() + ": not a SentencePiece model"),
@@ -310,6 +312,20 @@ TEST(TokenizerErrors, SpecialTokenMissingFromVocabulary) {
                       ": eos_token: '<|im_end|>' is not a token of"),
             std::string::npos)
       << load_error(dir.path());
+}
+
+TEST(TokenizerErrors, PostProcessorIdThatIsNoTokenIsNamed) {
+  // tiny-bytelevel with <|bos|>'s added-token id edited from 20 to 10: its template still adds
+  // id 20, which then is no token at all and could not be decoded (found by fuzz/tokenizer_json).
+  TempDir dir;
+  auto j = nlohmann::json::parse(read_file(fixture("tiny-bytelevel") / "tokenizer.json"));
+  j["added_tokens"][0]["id"] = 10;
+  write_file(dir / "tokenizer.json", j.dump());
+  const std::string message = load_error(dir / "tokenizer.json");
+  EXPECT_NE(message.find("post_processor"), std::string::npos) << message;
+  EXPECT_NE(message.find("adds id 20, which is neither in the model's vocabulary nor an added token"),
+            std::string::npos)
+      << message;
 }
 
 TEST(TokenizerErrors, SpecialTokensMapWinsOverTokenizerConfig) {

@@ -7,6 +7,16 @@
 
 #include "bireco/text/sentencepiece_c_api.h"
 
+// AddressSanitizer aborts a process that dlopen()s with RTLD_DEEPBIND, so builds under it
+// (BIRECO_SANITIZE / BIRECO_FUZZ, cmake/torch_free.cmake) read no tokenizer.model.
+#if defined(__SANITIZE_ADDRESS__)
+#define BIRECO_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BIRECO_ADDRESS_SANITIZER 1
+#endif
+#endif
+
 namespace bireco::text {
 
 struct SentencePieceLibrary {
@@ -26,8 +36,16 @@ struct SentencePieceLibrary {
   std::string path;  // the file that was loaded
 
   // The process-wide instance, loaded on first use with dlopen(RTLD_NOW | RTLD_LOCAL |
-  // RTLD_DEEPBIND). Throws bireco::Error listing the places searched when no shim loads.
+  // RTLD_DEEPBIND). Throws bireco::Error listing the places searched when no shim loads
+  // (and, in an ASan build, without trying).
   static const SentencePieceLibrary& get();
+
+  // False in an ASan build, where get() always throws.
+#ifdef BIRECO_ADDRESS_SANITIZER
+  static constexpr bool kLoadable = false;
+#else
+  static constexpr bool kLoadable = true;
+#endif
 
   // Where the shim is looked for: $BIRECO_SENTENCEPIECE_SHIM alone when set; else the
   // folder of the running executable, its parent, then the build tree

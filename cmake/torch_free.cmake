@@ -1,0 +1,62 @@
+# The checking builds of the code that never includes LibTorch (BIRECO_SANITIZE, BIRECO_FUZZ;
+# included from CMakeLists.txt, which then stops): one library of util, config, text, the data
+# readers and the safetensors header parser, built with ASan + UBSan (plus libFuzzer's
+# coverage hooks under BIRECO_FUZZ); their test suites as bireco_tests_lite; and each
+# fuzz/<target>.cpp as fuzz_<target>. Configuring needs no LibTorch and takes seconds.
+if(BIRECO_FUZZ AND NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  message(FATAL_ERROR "BIRECO_FUZZ needs clang for libFuzzer: -DCMAKE_CXX_COMPILER=clang++-14")
+endif()
+
+# -fno-sanitize-recover: the first UBSan report fails the run instead of printing and going on.
+set(BIRECO_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all
+    -fno-omit-frame-pointer)
+set(BIRECO_LITE_COMPILE_FLAGS ${BIRECO_SANITIZER_FLAGS})
+if(BIRECO_FUZZ)
+  # Coverage instrumentation without libFuzzer's main(): the same library serves the fuzzers
+  # and bireco_tests_lite (the hooks cost the tests little).
+  list(APPEND BIRECO_LITE_COMPILE_FLAGS -fsanitize=fuzzer-no-link)
+endif()
+
+file(GLOB_RECURSE BIRECO_LITE_SOURCES CONFIGURE_DEPENDS
+  "${CMAKE_SOURCE_DIR}/src/util/*.cpp" "${CMAKE_SOURCE_DIR}/src/config/*.cpp"
+  "${CMAKE_SOURCE_DIR}/src/text/*.cpp" "${CMAKE_SOURCE_DIR}/src/data/*.cpp")
+# The collator builds torch tensors (data/batch.h).
+list(FILTER BIRECO_LITE_SOURCES EXCLUDE REGEX "/src/data/collator\\.cpp$")
+list(APPEND BIRECO_LITE_SOURCES "${CMAKE_SOURCE_DIR}/src/model/safetensors_header.cpp")
+add_library(bireco_lite STATIC ${BIRECO_LITE_SOURCES})
+target_include_directories(bireco_lite PUBLIC "${CMAKE_SOURCE_DIR}/include")
+target_link_libraries(bireco_lite PUBLIC nlohmann_json::nlohmann_json spdlog::spdlog
+  ${BIRECO_YAML_TARGET} PkgConfig::PCRE2 PkgConfig::UTF8PROC Threads::Threads ${CMAKE_DL_LIBS})
+# No BIRECO_SENTENCEPIECE_SHIM_BUILD_PATH: ASan cannot dlopen the shim (RTLD_DEEPBIND), so
+# this build reads no tokenizer.model (text/sentencepiece_library.h).
+target_compile_definitions(bireco_lite PUBLIC PCRE2_CODE_UNIT_WIDTH=8
+  BIRECO_VERSION="${PROJECT_VERSION}")
+target_compile_options(bireco_lite PUBLIC ${BIRECO_LITE_COMPILE_FLAGS})
+target_compile_options(bireco_lite PRIVATE -Wall -Wextra -Wno-unused-parameter)
+target_link_options(bireco_lite PUBLIC ${BIRECO_SANITIZER_FLAGS})
+
+if(BIRECO_SANITIZE)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+  # The suites of the modules above; tests/cli needs the bireco executable, the others LibTorch.
+  file(GLOB_RECURSE BIRECO_LITE_TESTS CONFIGURE_DEPENDS
+    "${CMAKE_SOURCE_DIR}/tests/util/*.cpp" "${CMAKE_SOURCE_DIR}/tests/config/*.cpp"
+    "${CMAKE_SOURCE_DIR}/tests/text/*.cpp")
+  list(APPEND BIRECO_LITE_TESTS
+    "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_readers.cpp"
+    "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_beir.cpp"
+    "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_sampler.cpp"
+    "${CMAKE_SOURCE_DIR}/tests/model/test_safetensors_header.cpp")
+  add_executable(bireco_tests_lite ${BIRECO_LITE_TESTS})
+  target_link_libraries(bireco_tests_lite PRIVATE bireco_lite GTest::gtest GTest::gtest_main)
+  target_include_directories(bireco_tests_lite PRIVATE "${CMAKE_SOURCE_DIR}/tests")
+  target_compile_definitions(bireco_tests_lite PRIVATE
+    BIRECO_TEST_DATA_DIR="${CMAKE_SOURCE_DIR}/tests/data"
+    BIRECO_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+    BIRECO_DEFAULT_SHARED_DIR="${BIRECO_SHARED_DIR}"
+    BIRECO_BINARY="")  # not built here; no suite above runs it
+endif()
+
+if(BIRECO_FUZZ)
+  add_subdirectory(fuzz)
+endif()
