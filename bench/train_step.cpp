@@ -8,10 +8,11 @@
 //   bench_train_step --write-model mini|small|1b --out DIR        random model (seed 1), HF layout
 //   bench_train_step --stage 1|2|embed --model DIR [--batch 4] [--query 32] [--doc 64]
 //       [--warmup 1] [--steps 3] [--threads 2] [--chunk 4096] [--checkpointing 1]
-//       [--lora-dropout 0.05] [--texts 64] [--batch-tokens 4096]
+//       [--lora-dropout 0.05] [--texts 64] [--batch-tokens 4096] [--device cpu|cuda] [--dtype float32|bfloat16]
 //   bench_train_step --stage tokenize --tokenizer DIR_OR_FILE --corpus TEXTS.txt [--steps 3]
 //       (one text per line; one thread, encode() per text without special tokens)
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -26,6 +27,9 @@
 #include "bireco/text/tokenizer.h"
 #include "bireco/train/optimizer.h"
 #include "bireco/util/compat.h"
+#if BIRECO_HAS_NCCL  // a CUDA build (compat.h): the caching allocator's statistics exist
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 using namespace bireco;
 using Clock = std::chrono::steady_clock;
@@ -52,12 +56,18 @@ data::TextBlock bench_block(int64_t rows, int64_t length, int64_t vocab, int64_t
 // Length of embedding text i: 16 .. max_length, spread deterministically (step.py: the same).
 int64_t embed_length(int64_t i, int64_t max_length) { return 16 + (i * 37) % (max_length - 15); }
 
+// Waits for the GPU's queued work (timings on CUDA); nothing on the CPU.
+void sync(const std::string& device) {
+  if (device != "cpu") torch::cuda::synchronize();
+}
+
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct Args {
   std::string stage, model_dir, tokenizer, corpus;
   int64_t batch = 4, query = 32, doc = 64, warmup = 1, steps = 3, threads = 2, chunk = 4096, texts = 64,
           batch_tokens = 4096;
+  std::string device = "cpu", dtype = "float32";
   bool checkpointing = true;
   double lora_dropout = 0.05;
 };
@@ -66,6 +76,7 @@ model::Transformer load_model(const Args& a) {
   model::Transformer m(model::parse_model_config(nlohmann::json::parse(std::ifstream(a.model_dir + "/config.json")),
                                                  a.model_dir + "/config.json"));
   model::load_hf_weights(m, a.model_dir);
+  m->to(torch::Device(a.device), model::parse_dtype(a.dtype, "--dtype"));
   return m;
 }
 
@@ -91,6 +102,7 @@ nlohmann::json run_embed(const Args& a) {
   for (int64_t s = 0; s < a.warmup + a.steps; ++s) {
     const auto t0 = Clock::now();
     e = encoder.encode_ids(ids);
+    sync(a.device);
     if (s >= a.warmup) steps.push_back(since(t0));
   }
   return {{"steps_s", steps}, {"tokens_per_step", tokens}, {"checksum", e.abs().sum().item<double>()},
@@ -146,22 +158,28 @@ nlohmann::json run_train(const Args& a) {
     if (p.requires_grad()) parameters.push_back(p);
   const auto totals = objective->count(batch);
 
-  nlohmann::json steps = nlohmann::json::array(), losses = nlohmann::json::array();
+  nlohmann::json steps = nlohmann::json::array(), losses = nlohmann::json::array(), cpu = nlohmann::json::array();
   std::map<std::string, std::vector<double>> phases;
   for (int64_t s = 0; s < a.warmup + a.steps; ++s) {
     const auto t0 = Clock::now();
+    const std::clock_t c0 = std::clock();
     optimizer->zero_grad();
     auto out = objective->compute(m, batch, s, totals);  // GradCache (off here) would backward inside
+    sync(a.device);
     const double forward_s = since(t0);
     if (!out.backward_done) out.loss.backward();
+    sync(a.device);
     const double backward_s = since(t0) - forward_s;
     torch::nn::utils::clip_grad_norm_(parameters, 1.0);
+    sync(a.device);
     const double clip_s = since(t0) - forward_s - backward_s;
     optimizer->step();
+    sync(a.device);
     const double total = since(t0);
     losses.push_back(out.loss.item<double>());
     if (s < a.warmup) continue;
     steps.push_back(total);
+    cpu.push_back(static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC);
     phases["forward"].push_back(forward_s);
     phases["backward"].push_back(backward_s);
     phases["clip"].push_back(clip_s);
@@ -175,7 +193,8 @@ nlohmann::json run_train(const Args& a) {
   // Tokens through the model per step: stage I encodes both blocks and rebuilds both (each
   // with its prefix slot); stage II encodes queries, positives and hard negatives once.
   const int64_t tokens = stage1 ? 2 * B * (a.query + a.doc) + 2 * B : B * (a.query + 2 * a.doc);
-  return {{"steps_s", steps}, {"tokens_per_step", tokens}, {"loss", losses}, {"phases_s", phase_medians}};
+  return {{"steps_s", steps}, {"cpu_s", cpu}, {"tokens_per_step", tokens}, {"loss", losses},
+          {"phases_s", phase_medians}};
 }
 
 }  // namespace
@@ -190,6 +209,8 @@ int main(int argc, char** argv) {
     else if (k == "--stage") a.stage = v;
     else if (k == "--model") a.model_dir = v;
     else if (k == "--tokenizer") a.tokenizer = v;
+    else if (k == "--device") a.device = v;
+    else if (k == "--dtype") a.dtype = v;
     else if (k == "--corpus") a.corpus = v;
     else if (k == "--batch") a.batch = std::stoll(v);
     else if (k == "--query") a.query = std::stoll(v);
@@ -223,6 +244,14 @@ int main(int argc, char** argv) {
     j["threads"] = torch::get_num_threads();
     j["torch"] = compat::torch_version();
     j["peak_mb"] = bench::status_mib("VmHWM:");
+#if BIRECO_HAS_NCCL  // UNTESTED: no GPU was available when this was written
+    if (a.device != "cpu") {
+      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+      j["peak_mb"] = static_cast<double>(
+                         stats.allocated_bytes[static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].peak) /
+                     (1024.0 * 1024.0);
+    }
+#endif
     j["start_rss_mb"] = load_start_mib;
     std::printf("%s\n", j.dump().c_str());
   } catch (const std::exception& e) {

@@ -104,7 +104,7 @@ class Attention(nn.Module):
     def __init__(self, c):
         super().__init__()
         C, self.H, self.K, self.D = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
-        bias = c.get("attention_bias", False)
+        bias = c.get("attention_bias", c.get("model_type") == "qwen2")  # Qwen2: q/k/v biases
         self.q_proj = nn.Linear(C, self.H * self.D, bias=bias)
         self.k_proj = nn.Linear(C, self.K * self.D, bias=bias)
         self.v_proj = nn.Linear(C, self.K * self.D, bias=bias)

@@ -103,10 +103,10 @@ def run_train(a, model, device, dtype):
               {"params": [p for n_, p in params if no_decay(n_)], "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=4e-5, betas=(0.9, 0.999), eps=1e-8)
     trainable = [p for _, p in params]
-    steps, losses, phases = [], [], {"forward": [], "backward": [], "clip": [], "optimizer": []}
+    steps, cpu, losses, phases = [], [], [], {"forward": [], "backward": [], "clip": [], "optimizer": []}
     for s in range(a.warmup + a.steps):
         sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext():
             loss = compute()
@@ -124,12 +124,13 @@ def run_train(a, model, device, dtype):
         losses.append(loss.item())
         if s >= a.warmup:
             steps.append(t3 - t0)
+            cpu.append(time.process_time() - c0)
             phases["forward"].append(t1 - t0)
             phases["backward"].append(t2 - t1)
             phases["clip"].append(t25 - t2)
             phases["optimizer"].append(t3 - t25)
     medians = {k: sorted(v)[len(v) // 2] for k, v in phases.items() if v}
-    return {"steps_s": steps, "tokens_per_step": tokens, "loss": losses, "phases_s": medians}
+    return {"steps_s": steps, "cpu_s": cpu, "tokens_per_step": tokens, "loss": losses, "phases_s": medians}
 
 
 @torch.no_grad()
