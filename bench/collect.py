@@ -30,12 +30,13 @@ def summary(runs):
     if not steps:
         return None
     med = statistics.median(steps)
+    cpu = [s for r in runs for s in r["run"].get("cpu_s", [])]
     tokens = runs[0]["run"]["tokens_per_step"]
     phases = {}
     for k in runs[0]["run"].get("phases_s", {}):
         phases[k] = statistics.median(r["run"]["phases_s"][k] for r in runs)
     return {"median_s": med, "min_s": min(steps), "max_s": max(steps), "tokens_per_s": tokens / med,
-            "tokens_per_step": tokens, "peak_mb": max(r["run"]["peak_mb"] for r in runs),
+            "tokens_per_step": tokens, "cpu_median_s": statistics.median(cpu) if cpu else None, "peak_mb": max(r["run"]["peak_mb"] for r in runs),
             "start_rss_mb": max(r["run"].get("start_rss_mb", 0) for r in runs), "phases_s": phases,
             "loss": runs[0]["run"].get("loss", []), "checksum": runs[0]["run"].get("checksum"),
             "torch": runs[0]["run"].get("torch"), "threads": runs[0]["run"].get("threads")}
@@ -74,8 +75,8 @@ def main():
     checks = {n: {i: summary(rs) for i, rs in g.items()} for n, g in groups.items() if n.startswith("parity-")}
     results, device = [], None
     header = ("| benchmark | bireco tok/s | reference tok/s | ratio | bireco step s median (min-max) | "
-              "reference step s median (min-max) | bireco peak MB | reference peak MB | peak ratio | |Δ| vs ref |")
-    lines = [header, "|" + "---|" * 10]
+              "reference step s median (min-max) | bireco peak MB | reference peak MB | peak ratio | CPU-time ratio ref/bireco | |Δ| vs ref |")
+    lines = [header, "|" + "---|" * 11]
     for name, g in groups.items():
         if name.startswith("parity-"):
             continue
@@ -96,9 +97,12 @@ def main():
                 entry["reference_mfu"] = flops / r["median_s"] / (PEAK_TFLOPS * 1e12)
                 device = "cuda"
             results.append(entry)
+            cpu_ratio = r["cpu_median_s"] / b["cpu_median_s"] if b["cpu_median_s"] and r["cpu_median_s"] else None
+            entry["cpu_time_ratio"] = cpu_ratio
             span = lambda s: f"{s['median_s']:.3f} ({s['min_s']:.3f}-{s['max_s']:.3f})"  # noqa: E731
             lines.append(f"| {label} | {b['tokens_per_s']:.0f} | {r['tokens_per_s']:.0f} | {ratio:.2f} | {span(b)} | "
                          f"{span(r)} | {b['peak_mb']:.0f} | {r['peak_mb']:.0f} | {b['peak_mb'] / r['peak_mb']:.2f} | "
+                         f"{'-' if cpu_ratio is None else f'{cpu_ratio:.2f}'} | "
                          f"{'-' if diff is None else f'{diff:.1e}'} |")
     print(f"command: {command}")
     print(f"machine: {machine}")
