@@ -164,7 +164,7 @@ else
 fi
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-machine="$(uname -n), $cpu, $(nproc) cores visible, $threads threads per side, $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+machine="$(uname -n), $cpu, $(nproc) cores visible, $threads threads per side, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "${BIRECO_COMMIT:-?}")"
 [ "$device" = cuda ] && machine="$machine, $(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)"
 "$PYTHON" "$root/bench/collect.py" "$raw" "$out_dir/results.json" "$command_line" "$machine" | tee "$out_dir/table.md"
 echo "$out_dir/results.json"
