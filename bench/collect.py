@@ -75,7 +75,7 @@ def main():
     checks = {n: {i: summary(rs) for i, rs in g.items()} for n, g in groups.items() if n.startswith("parity-")}
     results, device = [], None
     header = ("| benchmark | bireco tok/s | reference tok/s | ratio | bireco step s median (min-max) | "
-              "reference step s median (min-max) | bireco peak MB | reference peak MB | peak ratio | CPU-time ratio ref/bireco | |Δ| vs ref |")
+              "reference step s median (min-max) | bireco peak MB | reference peak MB | peak ratio | CPU-time ratio ref/bireco | abs. diff vs ref |")
     lines = [header, "|" + "---|" * 11]
     for name, g in groups.items():
         if name.startswith("parity-"):
