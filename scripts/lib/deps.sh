@@ -6,7 +6,7 @@ BIRECO_DEBIAN_PACKAGES=(
   libtorch-dev libopenblas0-pthread libgloo-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libyaml-cpp-dev
   libgtest-dev libpcre2-dev libutf8proc-dev
-  python3-torch python3-matplotlib iproute2
+  python3-torch python3-matplotlib python3-sentencepiece iproute2
 )
 
 bireco_missing_packages() {
