@@ -172,6 +172,24 @@ TEST(Preemption, TwoRanksUnderLaunchSaveTheSameStepAndExitZero) {
   }
 }
 
+TEST(Preemption, TwoRanksStopWithAnErrorWhenRankZeroCannotSave) {
+  // A file-size limit of 256 KiB (the copied 490 KiB tokenizer.model cannot be written) makes
+  // rank 0's final save fail. Before, rank 1 then waited at the barrier until the timeout;
+  // now both ranks stop with an error, at once, and nothing incomplete counts as a checkpoint.
+  test::TempDir tmp;
+  const fs::path out = tmp / "run";
+  const auto r = test::run_timed("sh -c 'ulimit -f 256; " +
+                                     test::launch_command(2, "--log-all-ranks train --config " +
+                                                                 config_file(tmp.path(), "run", 2)) +
+                                     "'",
+                                 50);
+  EXPECT_NE(r.result.status, 0) << r.result.output;
+  EXPECT_LT(r.seconds, 40) << "a rank waited for the failed save (dist.timeout_s is 60)\n" << r.result.output;
+  EXPECT_NE(r.result.output.find("File too large"), std::string::npos) << r.result.output;
+  EXPECT_NE(r.result.output.find("failed on rank 0"), std::string::npos) << r.result.output;
+  EXPECT_TRUE(latest_checkpoint(out).empty());
+}
+
 TEST(Preemption, ResumeAtTheLastStepWritesTheMissingFinal) {
   // Killed between step-<max_steps>/ and final/: resuming writes final/ instead of nothing.
   test::TempDir tmp;
