@@ -14,7 +14,7 @@ Command add_launch(CLI::App& app) {
   sub->add_option("--master-addr", o->master_addr, "rank 0's address")->capture_default_str();
   sub->add_option("--master-port", o->master_port, "rank 0's port")->capture_default_str();
   sub->add_option("--grace-period", o->grace_s,
-                  "seconds between SIGTERM and SIGKILL when stopping workers")
+                  "seconds between SIGTERM and SIGKILL when a worker failed or on Ctrl-C (a SIGTERM/SIGUSR1 sent to launch is forwarded with no SIGKILL: the workers save a checkpoint first)")
       ->capture_default_str();
   sub->add_option("command", o->command,
                   "bireco arguments after --, e.g. -- train --config x (or a program path)")
