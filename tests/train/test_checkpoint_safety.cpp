@@ -14,6 +14,7 @@
 #include "bireco/train/run_stage.h"
 #include "bireco/util/manifest.h"
 #include "test_support.h"
+#include "tiny_run.h"
 #include "util/file_size_limit.h"
 
 namespace bireco::train {
@@ -178,19 +179,9 @@ TEST(CheckpointSafety, RunStageRefusesCorruptedDirAndAutoResumesFromTheNewestGoo
   config::PlannedStage stage;
   stage.name = "tiny";
   auto& c = stage.config;
-  c.stage = "reconstruction";
-  c.model.path = (test::source_dir() / "configs/demo/tiny-llama").string();
-  c.model.init = "random";
-  c.model.device = "cpu";
-  c.text.max_length = 16;
-  c.text.template_ = "{text}";
-  c.data.train = {(test::source_dir() / "data/demo/train/scifact.jsonl").string()};
-  c.train.batch_size = 2;
+  c = test::tiny_run_config(out);
   c.train.max_steps = 2;
-  c.train.precision = "fp32";
-  c.checkpoint.dir = out.string();
   c.checkpoint.every = 1;
-  c.checkpoint.keep = 0;
   run_stage(stage, "none");
   for (const char* dir : {"step-1", "step-2", "final"})
     ASSERT_EQ(checkpoint_problem(out / dir), "") << dir;

@@ -15,6 +15,7 @@
 #include "bireco/util/compat.h"
 #include "bireco/util/error.h"
 #include "test_support.h"
+#include "tiny_run.h"
 
 namespace bireco::train {
 namespace {
@@ -186,28 +187,13 @@ TEST_P(Bf16Mixed, CheckpointedGradientsEqualPlainOnes) {
 
 INSTANTIATE_TEST_SUITE_P(Archs, Bf16Mixed, ::testing::Values("llama", "qwen2", "mistral"));
 
-// The demo's tiny Llama on the bundled SciFact pairs (tests/train/test_trainer.cpp's run).
+// The shared tiny run (tiny_run.h) in bf16-mixed with gradient checkpointing, a checkpoint a step.
 config::StageConfig tiny_mixed_config(const fs::path& out) {
-  config::StageConfig c;
-  c.stage = "reconstruction";
-  c.model.path = (test::source_dir() / "configs/demo/tiny-llama").string();
-  c.model.init = "random";
-  c.model.device = "cpu";
+  auto c = test::tiny_run_config(out);
   c.model.gradient_checkpointing = true;
-  c.text.max_length = 24;
-  c.text.template_ = "{text}";
-  c.text.add_eos = true;
-  c.data.train = {(test::source_dir() / "data/demo/train/scifact.jsonl").string()};
-  c.data.default_instruction = "Retrieve";
-  c.optim.lr = 1e-3;
-  c.schedule.warmup_steps = 1;
-  c.train.batch_size = 4;
   c.train.max_steps = 3;
-  c.train.seed = 3;
   c.train.precision = "bf16-mixed";
-  c.checkpoint.dir = out.string();
   c.checkpoint.every = 1;
-  c.checkpoint.keep = 0;
   return c;
 }
 

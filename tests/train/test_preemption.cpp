@@ -14,34 +14,13 @@
 #include "bireco/train/trainer.h"
 #include "dist/dist_test_support.h"
 #include "test_support.h"
+#include "tiny_run.h"
 
 namespace bireco::train {
 namespace {
 namespace fs = std::filesystem;
 
-// The tiny demo Llama (random init) on the bundled SciFact pairs; checkpoints only at the end.
-config::StageConfig tiny_config(const fs::path& out) {
-  config::StageConfig c;
-  c.stage = "reconstruction";
-  c.model.path = (test::source_dir() / "configs/demo/tiny-llama").string();
-  c.model.init = "random";
-  c.model.device = "cpu";
-  c.text.max_length = 24;
-  c.text.template_ = "{text}";
-  c.text.add_eos = true;
-  c.data.train = {(test::source_dir() / "data/demo/train/scifact.jsonl").string()};
-  c.data.default_instruction = "Retrieve";
-  c.optim.lr = 1e-3;
-  c.schedule.warmup_steps = 1;
-  c.train.batch_size = 4;
-  c.train.max_steps = 4;
-  c.train.seed = 3;
-  c.train.precision = "fp32";
-  c.checkpoint.dir = out.string();
-  c.checkpoint.every = 0;
-  c.checkpoint.keep = 0;
-  return c;
-}
+config::StageConfig tiny_config(const fs::path& out) { return test::tiny_run_config(out); }
 
 // The same run as a config file for `bireco train`.
 std::string config_file(const fs::path& dir, const std::string& name, int max_steps) {

@@ -11,35 +11,13 @@
 #include "bireco/train/schedule.h"
 #include "bireco/train/trainer.h"
 #include "test_support.h"
+#include "tiny_run.h"
 
 namespace bireco::train {
 namespace {
 namespace fs = std::filesystem;
 
-// The demo's tiny Llama (random init) on the bundled SciFact pairs, short texts.
-config::StageConfig tiny_config(const fs::path& out) {
-  config::StageConfig c;
-  c.stage = "reconstruction";
-  c.model.path = (test::source_dir() / "configs/demo/tiny-llama").string();
-  c.model.init = "random";
-  c.model.device = "cpu";
-  c.text.max_length = 24;
-  c.text.template_ = "{text}";
-  c.text.add_eos = true;
-  c.data.train = {(test::source_dir() / "data/demo/train/scifact.jsonl").string()};
-  c.data.default_instruction = "Retrieve";
-  c.optim.lr = 1e-3;
-  c.optim.weight_decay = 0.01;
-  c.schedule.warmup_steps = 1;
-  c.train.batch_size = 4;
-  c.train.max_steps = 4;
-  c.train.seed = 3;
-  c.train.precision = "fp32";
-  c.checkpoint.dir = out.string();
-  c.checkpoint.every = 0;
-  c.checkpoint.keep = 0;
-  return c;
-}
+config::StageConfig tiny_config(const fs::path& out) { return test::tiny_run_config(out); }
 
 std::vector<nlohmann::json> metrics_lines(const fs::path& dir) {
   std::ifstream in(dir / "metrics.jsonl");
