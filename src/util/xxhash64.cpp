@@ -35,16 +35,18 @@ uint64_t merge(uint64_t acc, uint64_t v) { return (acc ^ round(0, v)) * kP1 + kP
 }  // namespace
 
 uint64_t xxhash64(const void* data, size_t bytes, uint64_t seed) {
+  // Offsets, not pointers compared with an end pointer: `data` may be null when bytes == 0,
+  // and null + 8 is undefined behaviour even when never read (UBSan reports it).
   const auto* p = static_cast<const uint8_t*>(data);
-  const uint8_t* const end = p + bytes;
+  size_t i = 0;
   uint64_t h;
   if (bytes >= 32) {
     uint64_t v1 = seed + kP1 + kP2, v2 = seed + kP2, v3 = seed, v4 = seed - kP1;
-    for (; p + 32 <= end; p += 32) {
-      v1 = round(v1, read_le<uint64_t>(p));
-      v2 = round(v2, read_le<uint64_t>(p + 8));
-      v3 = round(v3, read_le<uint64_t>(p + 16));
-      v4 = round(v4, read_le<uint64_t>(p + 24));
+    for (; bytes - i >= 32; i += 32) {
+      v1 = round(v1, read_le<uint64_t>(p + i));
+      v2 = round(v2, read_le<uint64_t>(p + i + 8));
+      v3 = round(v3, read_le<uint64_t>(p + i + 16));
+      v4 = round(v4, read_le<uint64_t>(p + i + 24));
     }
     h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
     h = merge(merge(merge(merge(h, v1), v2), v3), v4);
@@ -52,12 +54,12 @@ uint64_t xxhash64(const void* data, size_t bytes, uint64_t seed) {
     h = seed + kP5;
   }
   h += bytes;
-  for (; p + 8 <= end; p += 8) h = rotl(h ^ round(0, read_le<uint64_t>(p)), 27) * kP1 + kP4;
-  if (p + 4 <= end) {
-    h = rotl(h ^ (read_le<uint32_t>(p) * kP1), 23) * kP2 + kP3;
-    p += 4;
+  for (; bytes - i >= 8; i += 8) h = rotl(h ^ round(0, read_le<uint64_t>(p + i)), 27) * kP1 + kP4;
+  if (bytes - i >= 4) {
+    h = rotl(h ^ (read_le<uint32_t>(p + i) * kP1), 23) * kP2 + kP3;
+    i += 4;
   }
-  for (; p < end; ++p) h = rotl(h ^ (*p * kP5), 11) * kP1;
+  for (; i < bytes; ++i) h = rotl(h ^ (p[i] * kP5), 11) * kP1;
   h ^= h >> 33;
   h *= kP2;
   h ^= h >> 29;
