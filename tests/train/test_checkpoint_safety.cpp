@@ -116,6 +116,23 @@ TEST(CheckpointSafety, FlippedOptimizerByteIsRefusedNamingTheFile) {
   EXPECT_EQ(weight_fill(dir), 1.0f);  // the model's own files are intact and still load
 }
 
+TEST(CheckpointSafety, InfoCliVerifiesACheckpointAndNamesTheCorruptedFile) {
+  // `bireco info --model DIR` is how users (and scripts/chaos.sh) check a checkpoint.
+  test::TempDir tmp;
+  const fs::path dir = save(tmp / "step-40", 40);
+  const std::string info = test::bireco_binary().string() + " info --model " + dir.string();
+  const auto good = test::run_command(info);
+  ASSERT_EQ(good.status, 0) << good.output;
+  EXPECT_NE(good.output.find("sizes and xxh64 verified"), std::string::npos) << good.output;
+  const fs::path file = dir / "trainer_state/optimizer.safetensors";
+  std::string bytes = test::read_file(file);
+  bytes[bytes.size() - 7] ^= 0x10;
+  test::write_file(file, bytes);
+  const auto bad = test::run_command(info);
+  EXPECT_EQ(bad.status, 1) << bad.output;
+  EXPECT_NE(bad.output.find(file.string() + ": xxh64 "), std::string::npos) << bad.output;
+}
+
 TEST(CheckpointSafety, DeletedManifestMakesTheCheckpointIncomplete) {
   test::TempDir tmp;
   const fs::path dir = save(tmp / "step-40", 40);
