@@ -14,6 +14,7 @@
 #include <string>
 
 #include "bench_common.h"
+#include "random_batch.h"
 #include "bireco/util/compat.h"
 #include "bireco/model/load.h"
 #include "bireco/objective/reconstruction.h"
@@ -26,14 +27,6 @@ struct Result {
   double tokens_per_s, step_s, base_rss_mib, peak_mib, loss;
 };
 
-data::TextBlock random_block(int64_t rows, int64_t length, int64_t vocab) {
-  data::TextBlock b;
-  b.input_ids = torch::randint(3, vocab, {rows, length}, torch::kLong);
-  b.input_ids.select(1, 0).fill_(1);            // BOS
-  b.input_ids.select(1, length - 1).fill_(2);   // EOS
-  b.attention_mask = torch::ones({rows, length}, torch::kLong);
-  return b;
-}
 
 // chunk > 0: the chunked loss; chunk == 0: the plain reference (all logits at once).
 Result run(const std::string& shape, int64_t B, int64_t Tq, int64_t Td, int64_t chunk, int steps,
@@ -45,7 +38,7 @@ Result run(const std::string& shape, int64_t B, int64_t Tq, int64_t Td, int64_t 
   m->train();
   m->gradient_checkpointing = true;  // as the authors' runs
   const int64_t V = m->config.vocab_size;
-  auto queries = random_block(B, Tq, V), docs = random_block(B, Td, V);
+  auto queries = bench::random_block(B, Tq, V, true), docs = bench::random_block(B, Td, V, true);
   objective::ReconstructionOptions o;
   o.eos_id = 2;
   o.chunk_tokens = chunk;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "bench_common.h"
+#include "random_batch.h"
 #include "bireco/util/compat.h"
 #include "bireco/model/load.h"
 #include "bireco/model/lora.h"
@@ -26,13 +27,6 @@ struct Result {
   double texts_per_s, step_s, base_rss_mib, peak_mib, loss;
 };
 
-data::TextBlock random_block(int64_t rows, int64_t length, int64_t vocab) {
-  data::TextBlock b;
-  b.input_ids = torch::randint(3, vocab, {rows, length}, torch::kLong);
-  b.input_ids.select(1, length - 1).fill_(2);  // EOS, the pooled token
-  b.attention_mask = torch::ones({rows, length}, torch::kLong);
-  return b;
-}
 
 // chunk == 0: the plain path; chunk > 0: GradCache.
 Result run(const std::string& shape, int64_t B, int64_t T, int64_t chunk, int steps) {
@@ -43,9 +37,9 @@ Result run(const std::string& shape, int64_t B, int64_t T, int64_t chunk, int st
   m->train();
   const int64_t V = m->config.vocab_size;
   data::Batch batch;
-  batch.queries = random_block(B, T, V);
-  batch.positives = random_block(B, T, V);
-  batch.negatives = random_block(B, T, V);
+  batch.queries = bench::random_block(B, T, V, false);
+  batch.positives = bench::random_block(B, T, V, false);
+  batch.negatives = bench::random_block(B, T, V, false);
   objective::ContrastiveOptions o;
   o.gradcache_chunk = chunk;
   objective::Contrastive contrastive(o);
