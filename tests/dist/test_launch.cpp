@@ -44,40 +44,39 @@ TEST(DistLaunch, RunsBirecoSubcommandsWithTheSameExecutable) {
   EXPECT_NE(r.result.output.find("[rank 1] bireco "), std::string::npos) << r.result.output;
 }
 
-TEST(DistLaunch, ForwardsSigtermToWorkers) {
-  TempDir tmp;
+// Starts `launch <options> -- sh -c <script>` in the background, waits until both workers have
+// printed "ready", sends SIGTERM to the launcher and waits for it. Returns the launcher's
+// status line ("launcher-status=N") and the workers' log.
+struct SigtermRun {
+  std::string status, log;
+};
+SigtermRun sigterm_when_ready(const TempDir& tmp, const std::string& options, const std::string& script) {
   const std::string out = (tmp / "out.txt").string();
-  const std::string script =
-      "trap \"echo got-TERM; exit 0\" TERM; echo ready; while :; do sleep 0.05; done";
-  // Start the launcher in the background, wait until both workers are ready, SIGTERM it.
   const std::string shell =
-      launch("--nproc-per-node 2", script) + " > " + out + " 2>&1 & pid=$!; " +
+      launch(options, script) + " > " + out + " 2>&1 & pid=$!; " +
       "for i in $(seq 200); do [ \"$(grep -c ready " + out + ")\" = 2 ] && break; sleep 0.05; done; " +
       "kill -TERM $pid; wait $pid; echo launcher-status=$?";
   write_file(tmp / "run.sh", shell + "\n");
-  const auto r = run_timed("/bin/sh " + (tmp / "run.sh").string());
-  const std::string log = read_file(out);
-  EXPECT_NE(r.result.output.find("launcher-status=0"), std::string::npos) << r.result.output << log;
-  EXPECT_NE(log.find("[rank 0] got-TERM"), std::string::npos) << log;
-  EXPECT_NE(log.find("[rank 1] got-TERM"), std::string::npos) << log;
+  return {run_timed("/bin/sh " + (tmp / "run.sh").string()).result.output, read_file(out)};
+}
+
+TEST(DistLaunch, ForwardsSigtermToWorkers) {
+  TempDir tmp;
+  const auto r = sigterm_when_ready(tmp, "--nproc-per-node 2",
+                                    "trap \"echo got-TERM; exit 0\" TERM; echo ready; while :; do sleep 0.05; done");
+  EXPECT_NE(r.status.find("launcher-status=0"), std::string::npos) << r.status << r.log;
+  EXPECT_NE(r.log.find("[rank 0] got-TERM"), std::string::npos) << r.log;
+  EXPECT_NE(r.log.find("[rank 1] got-TERM"), std::string::npos) << r.log;
 }
 
 TEST(DistLaunch, SigtermIsNotFollowedBySigkillAfterTheGracePeriod) {
   // Workers that take 2 s to "save a checkpoint" after SIGTERM, with a 0.5 s grace period.
   TempDir tmp;
-  const std::string out = (tmp / "out.txt").string();
-  const std::string script =
-      "trap \"sleep 2; echo saved; exit 0\" TERM; echo ready; while :; do sleep 0.05; done";
-  const std::string shell =
-      launch("--nproc-per-node 2 --grace-period 0.5", script) + " > " + out + " 2>&1 & pid=$!; " +
-      "for i in $(seq 200); do [ \"$(grep -c ready " + out + ")\" = 2 ] && break; sleep 0.05; done; " +
-      "kill -TERM $pid; wait $pid; echo launcher-status=$?";
-  write_file(tmp / "run.sh", shell + "\n");
-  const auto r = run_timed("/bin/sh " + (tmp / "run.sh").string());
-  const std::string log = read_file(out);
-  EXPECT_NE(r.result.output.find("launcher-status=0"), std::string::npos) << r.result.output << log;
-  EXPECT_NE(log.find("[rank 0] saved"), std::string::npos) << log;
-  EXPECT_NE(log.find("[rank 1] saved"), std::string::npos) << log;
+  const auto r = sigterm_when_ready(tmp, "--nproc-per-node 2 --grace-period 0.5",
+                                    "trap \"sleep 2; echo saved; exit 0\" TERM; echo ready; while :; do sleep 0.05; done");
+  EXPECT_NE(r.status.find("launcher-status=0"), std::string::npos) << r.status << r.log;
+  EXPECT_NE(r.log.find("[rank 0] saved"), std::string::npos) << r.log;
+  EXPECT_NE(r.log.find("[rank 1] saved"), std::string::npos) << r.log;
 }
 
 TEST(DistLaunch, InvalidOptionsNameTheOption) {
