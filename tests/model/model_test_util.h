@@ -40,4 +40,24 @@ inline double max_diff(const torch::Tensor& a, const torch::Tensor& b, const tor
   return d.max().item<double>();
 }
 
+// A 2-layer Llama small enough for property tests (hidden 32, 4 heads over 2 KV heads, head
+// dim 8, BOS 1, EOS 2): callers build it, init_random it with their seed and adapt it.
+inline ModelConfig tiny_llama_config(int64_t vocab, bool tied = false) {
+  ModelConfig c;
+  c.model_type = "llama";
+  c.architecture = "LlamaForCausalLM";
+  c.vocab_size = vocab;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.rms_norm_eps = 1e-5;
+  c.tie_word_embeddings = tied;
+  c.bos_token_id = 1;
+  c.eos_token_id = 2;
+  return c;
+}
+
 }  // namespace bireco::model::test_util

@@ -76,20 +76,7 @@ TEST(Contrastive, UsesFirstKHardNegativesOfEachQuery) {
 
 // A small random model with LoRA (or, with_lora false, every weight trained).
 model::Transformer lora_model(double dropout, bool with_lora = true) {
-  model::ModelConfig c;
-  c.model_type = "llama";
-  c.architecture = "LlamaForCausalLM";
-  c.vocab_size = 40;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.rms_norm_eps = 1e-5;
-  c.bos_token_id = 1;
-  c.eos_token_id = 2;
-  model::Transformer m(c);
+  model::Transformer m(model::test_util::tiny_llama_config(40));
   model::init_random(m, 5);
   if (!with_lora) {
     m->lm_head_weight.set_requires_grad(false);  // stage II never uses the head

@@ -71,21 +71,7 @@ INSTANTIATE_TEST_SUITE_P(Archs, ReconstructionParity, ::testing::Values("llama",
 
 // A small random model for the property tests.
 model::Transformer tiny_model(int64_t vocab = 48, bool tied = false) {
-  model::ModelConfig c;
-  c.model_type = "llama";
-  c.architecture = "LlamaForCausalLM";
-  c.vocab_size = vocab;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.rms_norm_eps = 1e-5;
-  c.tie_word_embeddings = tied;
-  c.bos_token_id = 1;
-  c.eos_token_id = 2;
-  model::Transformer m(c);
+  model::Transformer m(model::test_util::tiny_llama_config(vocab, tied));
   model::init_random(m, 7);
   return m;
 }
