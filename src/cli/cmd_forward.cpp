@@ -9,6 +9,7 @@
 #include "bireco/model/pooling.h"
 #include "bireco/model/safetensors.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 
 namespace bireco::cli {
 namespace {
@@ -21,7 +22,7 @@ std::pair<torch::Tensor, torch::Tensor> read_token_rows(const std::string& file,
   try {
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(file + ": invalid JSON: " + e.what());
+    throw Error(file + ": invalid JSON: " + util::json_error_text(e));
   }
   if (!j.contains("input_ids") || !j["input_ids"].is_array() || j["input_ids"].empty())
     throw Error(file + ": `input_ids` must be a non-empty list of token id lists");

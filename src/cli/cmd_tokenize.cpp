@@ -7,6 +7,7 @@
 #include "bireco/cli/command.h"
 #include "bireco/text/tokenizer.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 
 namespace bireco::cli {
 namespace {
@@ -28,11 +29,8 @@ std::string location(const std::string& file, size_t line) {
 nlohmann::json parse_json_line(const std::string& line, const std::string& where) {
   try {
     return nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string message = e.what();
-    const auto at = message.find("parse error");
-    throw Error(where +
-                ": invalid JSON: " + (at == std::string::npos ? message : message.substr(at)));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(where + ": invalid JSON: " + util::json_error_text(e));
   }
 }
 

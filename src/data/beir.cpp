@@ -4,6 +4,7 @@
 
 #include "bireco/data/sources.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 #include "bireco/util/strings.h"
 
 namespace bireco::data {
@@ -38,6 +39,8 @@ std::optional<std::string> parse_beir_line(std::string_view line, bool with_titl
     object = json::parse(line.begin(), line.end());
   } catch (const json::parse_error& e) {
     return "malformed JSON (syntax error at byte " + std::to_string(e.byte) + ")";
+  } catch (const json::exception& e) {
+    return "malformed JSON (" + util::json_error_text(e) + ")";
   }
   if (!object.is_object()) return "expected a JSON object";
   auto id = id_of(object);

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bireco/util/json_excerpt.h"
 #include "bireco/util/strings.h"
 
 namespace bireco::data {
@@ -44,6 +45,8 @@ std::optional<std::string> parse_jsonl_pair(std::string_view line, const PairFie
     object = json::parse(line.begin(), line.end());
   } catch (const json::parse_error& e) {
     return "malformed JSON (syntax error at byte " + std::to_string(e.byte) + ")";
+  } catch (const json::exception& e) {
+    return "malformed JSON (" + util::json_error_text(e) + ")";
   }
   if (!object.is_object()) return "expected a JSON object, not " + type_name(object);
   if (auto why = take_text(object, fields.query, out ? &out->query : nullptr)) return why;

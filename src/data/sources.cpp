@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 
 namespace bireco::data {
 namespace {
@@ -102,6 +103,8 @@ std::map<std::string, std::vector<std::string>> InstructionTable::load_table(
   } catch (const json::parse_error& e) {
     throw Error(file.string() + ": malformed JSON (syntax error at byte " +
                 std::to_string(e.byte) + ")");
+  } catch (const json::exception& e) {
+    throw Error(file.string() + ": malformed JSON (" + util::json_error_text(e) + ")");
   }
   if (!doc.is_object()) throw Error(file.string() + ": expected an object dataset -> instruction");
   std::map<std::string, std::vector<std::string>> table;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 #include "bireco/util/strings.h"
 
 namespace bireco::eval {
@@ -34,6 +35,8 @@ json parse_object(const std::string& line, const std::string& where) {
     j = json::parse(line);
   } catch (const json::parse_error& e) {
     throw Error(where + ": malformed JSON (syntax error at byte " + std::to_string(e.byte) + ")");
+  } catch (const json::exception& e) {
+    throw Error(where + ": malformed JSON (" + util::json_error_text(e) + ")");
   }
   if (!j.is_object()) throw Error(where + ": expected a JSON object");
   return j;

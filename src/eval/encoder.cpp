@@ -11,6 +11,7 @@
 #include "bireco/model/pooling.h"
 #include "bireco/text/embedding_template.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 #include "bireco/util/progress.h"
 
 namespace bireco::eval {
@@ -24,7 +25,7 @@ EncoderSettings EncoderSettings::from_model_dir(const std::filesystem::path& dir
   try {
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(file.string() + ": invalid JSON: " + e.what());
+    throw Error(file.string() + ": invalid JSON: " + util::json_error_text(e));
   }
   if (!j.is_object()) throw Error(file.string() + ": expected a JSON object");
   for (const auto& [key, value] : j.items()) {

@@ -12,6 +12,7 @@
 #include "bireco/model/safetensors.h"
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 #include "bireco/util/manifest.h"
 
 namespace bireco::model {
@@ -71,7 +72,7 @@ std::vector<std::string> index_shards(const fs::path& index) {
     std::ifstream in(index);
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(index.string() + ": invalid JSON: " + e.what());
+    throw Error(index.string() + ": invalid JSON: " + util::json_error_text(e));
   }
   if (!j.contains("weight_map") || !j["weight_map"].is_object())
     throw Error(index.string() + ": `weight_map` missing");

@@ -104,7 +104,7 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t file_siz
   try {
     header = json::parse(bytes + 8, bytes + 8 + header_len);
   } catch (const json::exception& e) {
-    throw Error(where + ": header is not valid JSON: " + e.what());
+    throw Error(where + ": header is not valid JSON: " + util::json_error_text(e));
   }
   if (!header.is_object()) throw Error(where + ": header is not a JSON object");
   const size_t data_size = file_size - 8 - header_len;

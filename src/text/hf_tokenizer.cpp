@@ -31,12 +31,8 @@ json parse_json_file(const fs::path& file) {
   const std::string text = read_text_file(file);
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
-    // e.what() reads "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
-    std::string message = e.what();
-    const auto at = message.find("parse error");
-    if (at != std::string::npos) message = message.substr(at);
-    throw Error(file.string() + ": invalid JSON: " + message);
+  } catch (const json::exception& e) {
+    throw Error(file.string() + ": invalid JSON: " + util::json_error_text(e));
   }
 }
 

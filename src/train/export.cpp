@@ -15,6 +15,7 @@
 #include "bireco/model/model_config.h"
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 
 namespace bireco::train {
 namespace fs = std::filesystem;
@@ -30,7 +31,7 @@ nlohmann::json read_json(const fs::path& file) {
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(file.string() + ": invalid JSON: " + e.what());
+    throw Error(file.string() + ": invalid JSON: " + util::json_error_text(e));
   }
 }
 

@@ -41,4 +41,14 @@ std::string json_excerpt(const nlohmann::json& value, size_t max_chars, int max_
   return out;
 }
 
+std::string json_error_text(const nlohmann::json::exception& error, size_t max_chars) {
+  std::string text = error.what();
+  if (text.rfind("[json.exception.", 0) == 0) {
+    const auto end = text.find("] ");
+    if (end != std::string::npos) text.erase(0, end + 2);
+  }
+  if (text.size() > max_chars) text = text.substr(0, max_chars > 3 ? max_chars - 3 : 0) + "...";
+  return text;
+}
+
 }  // namespace bireco::util

@@ -117,6 +117,9 @@ struct BadCase {
 
 const BadCase kBadCases[] = {
     {R"({"query": "q", "positive": )", "malformed JSON (syntax error at byte"},
+    // nlohmann throws out_of_range, not parse_error, for a number no double holds.
+    {R"({"query": "q", "positive": "p", "score": 1e999})",
+     "malformed JSON (number overflow parsing '1e999')"},
     {R"({"query": "q"})", "field 'positive' is missing"},
     {R"({"query": "q", "positive": null})", "field 'positive' is missing"},
     {R"({"query": "  ", "positive": "p"})", "field 'query' is empty"},

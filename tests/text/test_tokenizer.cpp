@@ -287,6 +287,15 @@ TEST(TokenizerErrors, InvalidJsonNamesFileAndLine) {
       << message;
 }
 
+TEST(TokenizerErrors, NumberTooLargeForADoubleIsInvalidJson) {
+  // nlohmann::json::parse throws out_of_range here, not parse_error; it escaped as an uncaught
+  // exception until fuzz/tokenizer_json found it.
+  TempDir dir;
+  write_file(dir / "tokenizer.json", "{\"model\": {\"dropout\": 7e7777}}\n");
+  EXPECT_EQ(load_error(dir.path()), (dir / "tokenizer.json").string() +
+                                        ": invalid JSON: number overflow parsing '7e7777'");
+}
+
 TEST(TokenizerErrors, MissingFilesAreNamed) {
   TempDir dir;
   EXPECT_NE(

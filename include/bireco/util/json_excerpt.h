@@ -14,4 +14,10 @@ namespace bireco::util {
 // `max_chars` (ending in "...") and with ill-formed UTF-8 replaced by U+FFFD.
 std::string json_excerpt(const nlohmann::json& value, size_t max_chars = 200, int max_depth = 4);
 
+// Why nlohmann::json::parse refused a text, without the "[json.exception.<kind>.<id>] " tag and
+// cut to `max_chars`. Besides parse_error, parse throws out_of_range for a number too large
+// for a double ("number overflow parsing '7e777...'", found with fuzz/tokenizer_json), so
+// callers catch nlohmann::json::exception, the common base.
+std::string json_error_text(const nlohmann::json::exception& error, size_t max_chars = 200);
+
 }  // namespace bireco::util
