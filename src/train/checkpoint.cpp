@@ -12,6 +12,7 @@
 #include "bireco/model/hf_io.h"
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 #include "bireco/util/manifest.h"
 
 namespace bireco::train {
@@ -79,6 +80,7 @@ void write_checkpoint(const fs::path& dir, model::Transformer& model, const Chec
     const nlohmann::json state = {{"version", kTrainerStateVersion},
                                   {"step", contents.state.step},
                                   {"sampler", contents.state.sampler},
+                                  {"consecutive_skips", contents.state.consecutive_skips},
                                   {"config", contents.state.config}};
     util::write_file_durably(state_dir / "state.json", state.dump(2) + "\n");
     model::write_safetensors(state_dir / "optimizer.safetensors", contents.optimizer);
@@ -106,14 +108,19 @@ TrainerState read_trainer_state(const fs::path& dir) {
   try {
     json = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(file.string() + ": " + e.what());
+    throw Error(file.string() + ": " + util::json_error_text(e));
   }
-  if (json.value("version", 0) != kTrainerStateVersion)
+  if (!json.is_object() || json.value("version", nlohmann::json()) != kTrainerStateVersion)
     throw Error(file.string() + ": /version is not " + std::to_string(kTrainerStateVersion));
   TrainerState state;
-  state.step = json.at("step").get<int64_t>();
-  state.sampler = json.at("sampler").get<data::SamplerPosition>();
-  state.config = json.value("config", nlohmann::json());
+  try {
+    state.step = json.at("step").get<int64_t>();
+    state.sampler = json.at("sampler").get<data::SamplerPosition>();
+    state.config = json.value("config", nlohmann::json());
+    state.consecutive_skips = json.value("consecutive_skips", int64_t{0});
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(file.string() + ": " + util::json_error_text(e));
+  }
   const auto rng = model::read_safetensors(dir / kStateDir / "rng.safetensors");
   auto found = rng.find(kRngTensor);
   if (found == rng.end()) throw Error((dir / kStateDir / "rng.safetensors").string() + ": '" + kRngTensor + "' is missing");

@@ -216,6 +216,7 @@ void Trainer::save_checkpoint(const fs::path& dir) {
   CheckpointContents contents;
   contents.state.step = step_;
   contents.state.sampler = sampler_->position();
+  contents.state.consecutive_skips = consecutive_skips_;
   contents.state.config = config::to_json(config_);
   contents.optimizer = optimizer_state_tensors(*optimizer_, model_);
   contents.tokenizer_dir = tokenizer_dir(config_);
@@ -277,6 +278,7 @@ void Trainer::resume_from(const fs::path& dir) {
   load_optimizer_state(*optimizer_, model_, read_optimizer_state(dir), dir.string());
   sampler_->restore(state.sampler);
   step_ = state.step;
+  consecutive_skips_ = state.consecutive_skips;
   spdlog::info("resumed from {} at step {}", dir.string(), step_);
 }
 

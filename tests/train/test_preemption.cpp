@@ -271,5 +271,35 @@ TEST(NonFiniteGuard, MoreThanMaxSkippedInARowAbortsNamingLastGoodCheckpoint) {
   EXPECT_EQ(skipped, (std::vector<int64_t>{0, 0, 1, 1}));
 }
 
+TEST(NonFiniteGuard, ResumedRunAbortsAtTheSameStepAsAnUninterruptedOne) {
+  test::TempDir tmp;
+  auto c = tiny_config(tmp / "out");
+  c.train.max_steps = 10;
+  c.train.max_skipped_steps = 2;
+  c.checkpoint.every = 2;
+  // From step 3 on every gradient is infinite: steps 3 and 4 skip, step 5 is the third in a
+  // row and aborts. step-4 saves the two skips it follows.
+  const auto poison = [](Trainer& t) {
+    auto& p = t.model()->named_parameters().begin()->value();
+    const Trainer* trainer = &t;
+    p.register_hook([trainer](const torch::Tensor& g) {
+      return trainer->step() >= 2 ? g * std::numeric_limits<float>::infinity() : g;
+    });
+  };
+  {
+    Trainer t(c);
+    poison(t);
+    EXPECT_NE(test::error_of([&] { t.train(); }).find("at step 5"), std::string::npos);
+  }
+  EXPECT_EQ(read_trainer_state(tmp / "out/step-4").consecutive_skips, 2);
+  Trainer resumed(c);
+  resumed.resume_from(tmp / "out/step-4");
+  poison(resumed);
+  // Restarting the count would allow two more skips and abort at step 7.
+  const std::string error = test::error_of([&] { resumed.train(); });
+  EXPECT_NE(error.find("train: 3 consecutive non-finite steps"), std::string::npos) << error;
+  EXPECT_NE(error.find("at step 5"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace bireco::train

@@ -33,6 +33,9 @@ struct TrainerState {
   int64_t step = 0;  // optimizer steps taken (the schedule's position too)
   data::SamplerPosition sampler;
   nlohmann::json config;  // the resolved stage config
+  // Non-finite steps skipped in a row just before `step`, so that a resumed run aborts at the
+  // same step as an uninterrupted one (train.max_skipped_steps). 0 in older checkpoints.
+  int64_t consecutive_skips = 0;
 };
 
 struct CheckpointContents {

@@ -72,8 +72,9 @@ class Trainer {
   // logged, StepResult::skipped set. The step still counts: the batch is consumed and step()
   // and the LR schedule move on, so max_steps, checkpoints and resume stay what they would
   // be (a resumed run replays the same batches and skips the same steps, bit for bit). More
-  // than train.max_skipped_steps skips in a row (0: no limit; the count restarts with the
-  // process) are a bireco::Error naming the last complete checkpoint.
+  // than train.max_skipped_steps skips in a row (0: no limit; the count is saved in
+  // checkpoints, so resuming does not reset it) are a bireco::Error naming the last complete
+  // checkpoint.
   StepResult train_step(const std::vector<data::Batch>& micro_batches);
 
   // The next train.grad_accum micro-batches from the sampler.
