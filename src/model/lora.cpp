@@ -10,6 +10,7 @@
 #include "bireco/model/safetensors.h"
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 
 namespace bireco::model {
 namespace fs = std::filesystem;
@@ -119,19 +120,46 @@ config::LoraConfig load_adapter(Transformer& model, const fs::path& dir) {
   try {
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(cfg_file.string() + ": invalid JSON: " + e.what());
+    throw Error(cfg_file.string() + ": invalid JSON: " + util::json_error_text(e));
   }
-  if (j.value("peft_type", "") != "LORA") throw Error(cfg_file.string() + ": `peft_type` is not LORA");
-  if (j.value("use_dora", false) || j.value("use_rslora", false))
-    throw Error(cfg_file.string() + ": DoRA / rsLoRA adapters are not supported");
+  // PEFT writes these keys; a hand-edited or foreign file gets an Error naming the key, not an
+  // nlohmann type_error.
+  const auto fail = [&](const std::string& key, const std::string& what) {
+    throw Error(cfg_file.string() + ": `" + key + "` " + what);
+  };
+  const auto field = [&](const char* key, bool (nlohmann::json::*is_type)() const,
+                         const char* type) -> const nlohmann::json* {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return nullptr;
+    if (!((*it).*is_type)()) fail(key, std::string("must be ") + type);
+    return &*it;
+  };
+  if (!j.is_object()) throw Error(cfg_file.string() + ": expected a JSON object");
+  const auto* peft_type = field("peft_type", &nlohmann::json::is_string, "a string");
+  if (peft_type == nullptr || *peft_type != "LORA") fail("peft_type", "is not LORA");
+  for (const char* key : {"use_dora", "use_rslora"}) {
+    const auto* flag = field(key, &nlohmann::json::is_boolean, "true or false");
+    if (flag != nullptr && flag->get<bool>())
+      throw Error(cfg_file.string() + ": DoRA / rsLoRA adapters are not supported");
+  }
   config::LoraConfig lora;
-  lora.r = j.at("r").get<int64_t>();
-  lora.alpha = j.at("lora_alpha").get<double>();
-  lora.dropout = j.value("lora_dropout", 0.0);
-  if (!j.at("target_modules").is_array())
-    throw Error(cfg_file.string() + ": `target_modules` must be a list of module names");
-  lora.targets = j.at("target_modules").get<std::vector<std::string>>();
-  const std::string task = j.value("task_type", "FEATURE_EXTRACTION");
+  const auto* r = field("r", &nlohmann::json::is_number_integer, "an integer");
+  if (r == nullptr || r->get<int64_t>() <= 0) fail("r", "must be a positive integer");
+  lora.r = r->get<int64_t>();
+  const auto* alpha = field("lora_alpha", &nlohmann::json::is_number, "a number");
+  if (alpha == nullptr) fail("lora_alpha", "is required");
+  lora.alpha = alpha->get<double>();
+  const auto* dropout = field("lora_dropout", &nlohmann::json::is_number, "a number");
+  lora.dropout = dropout != nullptr ? dropout->get<double>() : 0.0;
+  if (!(lora.dropout >= 0 && lora.dropout < 1)) fail("lora_dropout", "must be in [0, 1)");
+  const auto* targets = field("target_modules", &nlohmann::json::is_array, "a list of module names");
+  if (targets == nullptr) fail("target_modules", "is required");
+  for (const auto& t : *targets) {
+    if (!t.is_string()) fail("target_modules", "must be a list of module names");
+    lora.targets.push_back(t.get<std::string>());
+  }
+  const auto* task_type = field("task_type", &nlohmann::json::is_string, "a string");
+  const std::string task = task_type != nullptr ? task_type->get<std::string>() : "FEATURE_EXTRACTION";
   if (!fs::exists(dir / "adapter_model.safetensors") && fs::exists(dir / "adapter_model.bin"))
     throw Error(
         (dir / "adapter_model.bin").string() +

@@ -83,5 +83,38 @@ TEST(UntrustedModelInput, PickleAdapterIsRefused) {
       0u);
 }
 
+TEST(UntrustedModelInput, MistypedAdapterConfigNamesTheKey) {
+  test::TempDir tmp;
+  config::ModelConfig o;
+  o.path = (test::source_dir() / "configs/demo/tiny-llama").string();
+  o.init = "random";
+  o.device = "cpu";
+  Transformer m = load(o, 0);
+  const struct {
+    const char* config;
+    const char* message;
+  } cases[] = {
+      {R"({"peft_type": 7})", "`peft_type` must be a string"},
+      {R"({"peft_type": "IA3"})", "`peft_type` is not LORA"},
+      {R"({"peft_type": "LORA", "use_dora": "yes"})", "`use_dora` must be true or false"},
+      {R"({"peft_type": "LORA", "r": "8"})", "`r` must be an integer"},
+      {R"({"peft_type": "LORA", "r": 0})", "`r` must be a positive integer"},
+      {R"({"peft_type": "LORA", "r": 2})", "`lora_alpha` is required"},
+      {R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "lora_dropout": 1.5})",
+       "`lora_dropout` must be in [0, 1)"},
+      // PEFT also takes a regex string here; bireco needs the explicit list.
+      {R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": "q_proj|v_proj"})",
+       "`target_modules` must be a list of module names"},
+      {R"({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj", 3]})",
+       "`target_modules` must be a list of module names"},
+  };
+  for (const auto& c : cases) {
+    test::write_file(tmp / "adapter/adapter_config.json", c.config);
+    EXPECT_EQ(test::error_of([&] { load_adapter(m, tmp / "adapter"); }),
+              (tmp / "adapter/adapter_config.json").string() + ": " + c.message)
+        << c.config;
+  }
+}
+
 }  // namespace
 }  // namespace bireco::model
