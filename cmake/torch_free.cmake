@@ -1,8 +1,8 @@
 # The checking builds of the code that never includes LibTorch (BIRECO_SANITIZE, BIRECO_FUZZ;
 # included from CMakeLists.txt, which then stops): one library of util, config, text, the data
-# readers and the safetensors header parser, built with ASan + UBSan (plus libFuzzer's
-# coverage hooks under BIRECO_FUZZ); their test suites as bireco_tests_lite; and each
-# fuzz/<target>.cpp as fuzz_<target>. Configuring needs no LibTorch and takes seconds.
+# readers, the safetensors header parser and config.json's reader, built with ASan + UBSan
+# (plus libFuzzer's coverage hooks under BIRECO_FUZZ); their test suites as bireco_tests_lite;
+# and each fuzz/<target>.cpp as fuzz_<target>. Configuring needs no LibTorch and takes seconds.
 if(BIRECO_FUZZ AND NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "BIRECO_FUZZ needs clang for libFuzzer: -DCMAKE_CXX_COMPILER=clang++-14")
 endif()
@@ -22,7 +22,8 @@ file(GLOB_RECURSE BIRECO_LITE_SOURCES CONFIGURE_DEPENDS
   "${CMAKE_SOURCE_DIR}/src/text/*.cpp" "${CMAKE_SOURCE_DIR}/src/data/*.cpp")
 # The collator builds torch tensors (data/batch.h).
 list(FILTER BIRECO_LITE_SOURCES EXCLUDE REGEX "/src/data/collator\\.cpp$")
-list(APPEND BIRECO_LITE_SOURCES "${CMAKE_SOURCE_DIR}/src/model/safetensors_header.cpp")
+list(APPEND BIRECO_LITE_SOURCES "${CMAKE_SOURCE_DIR}/src/model/safetensors_header.cpp"
+  "${CMAKE_SOURCE_DIR}/src/model/model_config.cpp")
 add_library(bireco_lite STATIC ${BIRECO_LITE_SOURCES})
 target_include_directories(bireco_lite PUBLIC "${CMAKE_SOURCE_DIR}/include")
 target_link_libraries(bireco_lite PUBLIC nlohmann_json::nlohmann_json spdlog::spdlog
@@ -46,7 +47,8 @@ if(BIRECO_SANITIZE)
     "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_readers.cpp"
     "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_beir.cpp"
     "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_sampler.cpp"
-    "${CMAKE_SOURCE_DIR}/tests/model/test_safetensors_header.cpp")
+    "${CMAKE_SOURCE_DIR}/tests/model/test_safetensors_header.cpp"
+    "${CMAKE_SOURCE_DIR}/tests/model/test_model_config.cpp")
   add_executable(bireco_tests_lite ${BIRECO_LITE_TESTS})
   target_link_libraries(bireco_tests_lite PRIVATE bireco_lite GTest::gtest GTest::gtest_main)
   target_include_directories(bireco_tests_lite PRIVATE "${CMAKE_SOURCE_DIR}/tests")

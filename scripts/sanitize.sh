@@ -39,7 +39,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "sanitize: bireco_tests_lite passed ($(($(date +%s) - start)) s so far)"
 
 # target and its -max_len (bytes; above its largest seed)
-fuzz_targets=(safetensors_header:4096 tokenizer_json:8192 config_document:4096 pair_records:4096)
+fuzz_targets=(safetensors_header:4096 tokenizer_json:8192 config_document:4096 pair_records:4096
+  model_config:4096)
 artifacts="$build_dir/fuzz-artifacts"
 mkdir -p "$artifacts"
 # The targets that parse files write each input there (fuzz/fuzz_support.h); memory-backed

@@ -4,8 +4,10 @@
 
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 
 namespace bireco::model {
 namespace {
@@ -21,7 +23,9 @@ const std::map<std::string, std::string> kArchitectureFamilies = {
 
 class Reader {
  public:
-  Reader(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
+  // `prefix` names the enclosing object in messages, e.g. "rope_scaling.".
+  Reader(const json& j, std::string source, std::string prefix = "")
+      : j_(j), source_(std::move(source)), prefix_(std::move(prefix)) {}
 
   bool has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
 
@@ -46,28 +50,77 @@ class Reader {
     if (!j_.at(key).is_string()) fail(key, "must be a string");
     return j_.at(key).get<std::string>();
   }
+  const std::string& source() const { return source_; }
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw Error(source_ + ": `" + key + "` " + what);
+    throw Error(source_ + ": `" + prefix_ + key + "` " + what);
   }
 
  private:
   const json& j_;
   std::string source_;
+  std::string prefix_;
 };
+
+// The first element of `key` when it holds a list (architectures, eos_token_id), else the
+// value itself; null when absent or an empty list.
+json first_of(const json& j, const char* key) {
+  if (!j.contains(key)) return nullptr;
+  const json& value = j.at(key);
+  if (!value.is_array()) return value;
+  return value.empty() ? json(nullptr) : value.front();
+}
+
+// int64 arithmetic that reports overflow instead of wrapping (undefined behaviour).
+class Checked {
+ public:
+  Checked(int64_t value) : value_(value) {}  // NOLINT: implicit, so sizes mix with Checked
+  friend Checked operator+(Checked a, Checked b) { return a.combine(b, add); }
+  friend Checked operator*(Checked a, Checked b) { return a.combine(b, mul); }
+  std::optional<int64_t> value() const { return ok_ ? std::optional(value_) : std::nullopt; }
+
+ private:
+  static bool add(int64_t a, int64_t b, int64_t* out) { return __builtin_add_overflow(a, b, out); }
+  static bool mul(int64_t a, int64_t b, int64_t* out) { return __builtin_mul_overflow(a, b, out); }
+  template <typename Op>
+  Checked combine(Checked o, Op op) const {
+    Checked out(0);
+    out.ok_ = ok_ && o.ok_ && !op(value_, o.value_, &out.value_);
+    return out;
+  }
+  int64_t value_;
+  bool ok_ = true;
+};
+
+// The parameter count of the base model (no LoRA), or nullopt when it overflows int64.
+std::optional<int64_t> checked_parameter_count(const ModelConfig& c) {
+  const Checked C = c.hidden_size, D = c.head_dim, H = c.num_attention_heads,
+                K = c.num_key_value_heads, I = c.intermediate_size;
+  Checked layer = C * H * D + 2 * C * K * D + H * D * C + 3 * C * I + 2 * C;
+  if (c.qkv_bias) layer = layer + H * D + 2 * K * D;
+  if (c.o_bias) layer = layer + C;
+  if (c.mlp_bias) layer = layer + 2 * I + C;
+  if (c.qk_norm) layer = layer + 2 * D;
+  Checked total = Checked(c.num_hidden_layers) * layer + Checked(c.vocab_size) * C + C;
+  if (!c.tie_word_embeddings) total = total + Checked(c.vocab_size) * C;
+  return total.value();
+}
 
 RopeScaling parse_rope_scaling(const json& j, const Reader& outer) {
   RopeScaling s;
   if (j.is_null()) return s;
   if (!j.is_object()) outer.fail("rope_scaling", "must be an object or null");
-  Reader r(j, "");
+  Reader r(j, outer.source(), "rope_scaling.");
   s.type = r.string("rope_type", r.string("type", "default"));
   s.factor = r.number("factor", 1.0);
+  if (!(s.factor > 0)) r.fail("factor", "must be positive");
   if (s.type == "default") return s;
   if (s.type == "linear") return s;
   if (s.type == "llama3") {
     s.low_freq_factor = r.number("low_freq_factor", 1.0);
     s.high_freq_factor = r.number("high_freq_factor", 4.0);
     s.original_max_position_embeddings = r.integer("original_max_position_embeddings", 8192);
+    if (s.original_max_position_embeddings <= 0)
+      r.fail("original_max_position_embeddings", "must be positive");
     if (s.high_freq_factor <= s.low_freq_factor)
       outer.fail("rope_scaling.high_freq_factor", "must exceed low_freq_factor");
     return s;
@@ -84,8 +137,10 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
   const Reader r(j, source);
   ModelConfig c;
   c.raw = j;
-  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
-    c.architecture = j["architectures"][0].get<std::string>();
+  if (const json first = first_of(j, "architectures"); !first.is_null()) {
+    if (!first.is_string()) r.fail("architectures", "must be a list of class names");
+    c.architecture = first.get<std::string>();
+  }
   c.model_type = r.string("model_type", "");
   if (c.model_type.empty()) {
     const auto it = kArchitectureFamilies.find(c.architecture);
@@ -129,14 +184,17 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
   c.rms_norm_eps = r.number("rms_norm_eps", 1e-6);
   c.rope_theta = r.number("rope_theta", 10000.0);
   c.max_position_embeddings = r.integer("max_position_embeddings", 4096);
+  if (c.max_position_embeddings <= 0) r.fail("max_position_embeddings", "must be positive");
+  if (!(c.rope_theta > 0)) r.fail("rope_theta", "must be positive");
+  if (!(c.rms_norm_eps >= 0)) r.fail("rms_norm_eps", "must not be negative");
   if (j.contains("rope_scaling")) c.rope_scaling = parse_rope_scaling(j["rope_scaling"], r);
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
   c.initializer_range = r.number("initializer_range", 0.02);
   c.bos_token_id = r.integer("bos_token_id", -1);
-  if (j.contains("eos_token_id") && j["eos_token_id"].is_array() && !j["eos_token_id"].empty())
-    c.eos_token_id = j["eos_token_id"][0].get<int64_t>();
-  else
-    c.eos_token_id = r.integer("eos_token_id", -1);
+  if (const json first = first_of(j, "eos_token_id"); !first.is_null()) {
+    if (!first.is_number_integer()) r.fail("eos_token_id", "must be an integer or a list of them");
+    c.eos_token_id = first.get<int64_t>();
+  }
 
   if (llama) {
     c.qkv_bias = c.o_bias = r.boolean("attention_bias", false);
@@ -157,6 +215,10 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
       r.fail("use_sliding_window", "is true: Qwen3's per-layer sliding window is not supported");
   }
   if (c.sliding_window < 0) r.fail("sliding_window", "must be positive or null");
+  // Sizes from a hostile or mistyped file (hidden_size 2^40, ...) would overflow int64 in every
+  // product computed from them; refuse them here, once.
+  if (!checked_parameter_count(c))
+    r.fail("hidden_size", "and the other sizes describe more than 2^63 parameters");
   return c;
 }
 
@@ -168,22 +230,15 @@ ModelConfig read_model_config(const std::filesystem::path& dir) {
   try {
     j = json::parse(in);
   } catch (const json::exception& e) {
-    throw Error(file.string() + ": invalid JSON: " + e.what());
+    throw Error(file.string() + ": invalid JSON: " + util::json_error_text(e));
   }
   return parse_model_config(j, file.string());
 }
 
 int64_t count_parameters(const ModelConfig& c) {
-  const int64_t C = c.hidden_size, D = c.head_dim, H = c.num_attention_heads,
-                K = c.num_key_value_heads, I = c.intermediate_size;
-  int64_t layer = C * H * D + 2 * C * K * D + H * D * C + 3 * C * I + 2 * C;
-  if (c.qkv_bias) layer += H * D + 2 * K * D;
-  if (c.o_bias) layer += C;
-  if (c.mlp_bias) layer += 2 * I + C;
-  if (c.qk_norm) layer += 2 * D;
-  int64_t total = c.num_hidden_layers * layer + c.vocab_size * C + C;
-  if (!c.tie_word_embeddings) total += c.vocab_size * C;
-  return total;
+  const auto total = checked_parameter_count(c);
+  if (!total) throw Error("model config: more than 2^63 parameters");
+  return *total;
 }
 
 }  // namespace bireco::model
