@@ -246,19 +246,28 @@ TEST(NonFiniteGuard, InfiniteGradientNormSkipsStepAndLeavesWeightsUnchanged) {
   EXPECT_TRUE(unchanged(t, before));
 }
 
-TEST(NonFiniteGuard, MoreThanMaxSkippedInARowAbortsNamingLastGoodCheckpoint) {
-  test::TempDir tmp;
-  auto c = tiny_config(tmp / "out");
+// 10 steps, a checkpoint every 2, at most 2 non-finite steps in a row.
+config::StageConfig skip_limited_config(const fs::path& out) {
+  auto c = tiny_config(out);
   c.train.max_steps = 10;
   c.train.max_skipped_steps = 2;
   c.checkpoint.every = 2;
-  Trainer t(c);
-  // Steps 1-2 train; from step 3 on every gradient is infinite.
+  return c;
+}
+
+// Steps 1-2 train; from step 3 on every gradient is infinite.
+void poison_gradients_after_step_2(Trainer& t) {
   auto& p = t.model()->named_parameters().begin()->value();
   const Trainer* trainer = &t;
   p.register_hook([trainer](const torch::Tensor& g) {
     return trainer->step() >= 2 ? g * std::numeric_limits<float>::infinity() : g;
   });
+}
+
+TEST(NonFiniteGuard, MoreThanMaxSkippedInARowAbortsNamingLastGoodCheckpoint) {
+  test::TempDir tmp;
+  Trainer t(skip_limited_config(tmp / "out"));
+  poison_gradients_after_step_2(t);
   const std::string error = test::error_of([&] { t.train(); });
   EXPECT_NE(error.find("train: 3 consecutive non-finite steps (last: grad_norm="), std::string::npos) << error;
   EXPECT_NE(error.find("at step 5"), std::string::npos) << error;
@@ -273,28 +282,18 @@ TEST(NonFiniteGuard, MoreThanMaxSkippedInARowAbortsNamingLastGoodCheckpoint) {
 
 TEST(NonFiniteGuard, ResumedRunAbortsAtTheSameStepAsAnUninterruptedOne) {
   test::TempDir tmp;
-  auto c = tiny_config(tmp / "out");
-  c.train.max_steps = 10;
-  c.train.max_skipped_steps = 2;
-  c.checkpoint.every = 2;
-  // From step 3 on every gradient is infinite: steps 3 and 4 skip, step 5 is the third in a
-  // row and aborts. step-4 saves the two skips it follows.
-  const auto poison = [](Trainer& t) {
-    auto& p = t.model()->named_parameters().begin()->value();
-    const Trainer* trainer = &t;
-    p.register_hook([trainer](const torch::Tensor& g) {
-      return trainer->step() >= 2 ? g * std::numeric_limits<float>::infinity() : g;
-    });
-  };
+  const auto c = skip_limited_config(tmp / "out");
+  // Steps 3 and 4 skip, step 5 is the third in a row and aborts; step-4 saves the two skips
+  // it follows.
   {
     Trainer t(c);
-    poison(t);
+    poison_gradients_after_step_2(t);
     EXPECT_NE(test::error_of([&] { t.train(); }).find("at step 5"), std::string::npos);
   }
   EXPECT_EQ(read_trainer_state(tmp / "out/step-4").consecutive_skips, 2);
   Trainer resumed(c);
   resumed.resume_from(tmp / "out/step-4");
-  poison(resumed);
+  poison_gradients_after_step_2(resumed);
   // Restarting the count would allow two more skips and abort at step 7.
   const std::string error = test::error_of([&] { resumed.train(); });
   EXPECT_NE(error.find("train: 3 consecutive non-finite steps"), std::string::npos) << error;
