@@ -1,6 +1,7 @@
 // Stage-I step time, tokens/s and peak memory: one EBD2Q + EBQ2D forward + backward on random
-// pairs, the LM head + cross-entropy chunked (objective::chunked_token_loss) against the plain
-// reference that materialises every logit (objective::plain_token_loss). Each configuration
+// pairs, the LM head + cross-entropy chunked (objective::chunked_token_loss, its head gradient
+// fused into forward and recomputed in backward) against the plain reference that materialises
+// every logit (objective::plain_token_loss). Each configuration
 // runs in a forked child so its RSS high-water mark (VmHWM) is its own.
 //   bench_stage1_step [--shape mini|small|1b] [--batch 4] [--query 32] [--doc 64] [--chunk 1024] [--steps 2]
 //                     [--precision fp32|bf16-mixed|bf16]  (train.precision: bf16-mixed = fp32 weights, bf16 autocast)
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "bench_common.h"
 #include "random_batch.h"
@@ -29,8 +31,8 @@ struct Result {
 
 
 // chunk > 0: the chunked loss; chunk == 0: the plain reference (all logits at once).
-Result run(const std::string& shape, int64_t B, int64_t Tq, int64_t Td, int64_t chunk, int steps,
-           const std::string& precision) {
+Result run(const std::string& shape, int64_t B, int64_t Tq, int64_t Td, int64_t chunk,
+           objective::HeadGradient head_gradient, int steps, const std::string& precision) {
   torch::manual_seed(1);
   model::Transformer m(model::parse_model_config(bench::llama_shape_config(shape), shape));
   model::init_random(m, 1);
@@ -42,6 +44,7 @@ Result run(const std::string& shape, int64_t B, int64_t Tq, int64_t Td, int64_t 
   objective::ReconstructionOptions o;
   o.eos_id = 2;
   o.chunk_tokens = chunk;
+  o.head_gradient = head_gradient;
   auto direction = [&](const data::TextBlock& source, const data::TextBlock& target) {
     auto prefix = objective::encode_block(m, source, o);
     if (chunk > 0) {
@@ -107,12 +110,19 @@ int main(int argc, char** argv) {
   std::printf("| loss path | tokens/s | s/step | RSS after 1st step (MiB) | peak RSS (MiB) | peak - base (MiB) | loss |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   double reference_peak = 0;
-  for (int64_t variant : {int64_t{0}, chunk}) {
+  using objective::HeadGradient;
+  for (const auto& [variant, head_gradient] :
+       {std::pair{int64_t{0}, HeadGradient::kFused}, std::pair{chunk, HeadGradient::kFused},
+        std::pair{chunk, HeadGradient::kRecompute}}) {
     int status = 0;
-    const auto measured = bench::run_in_child<Result>([&] { return run(shape, B, Tq, Td, variant, steps, precision); }, &status);
+    const auto measured = bench::run_in_child<Result>(
+        [&] { return run(shape, B, Tq, Td, variant, head_gradient, steps, precision); }, &status);
     const bool ok = measured.has_value();
     const Result r = measured.value_or(Result{});
-    const std::string name = variant == 0 ? "plain (all logits)" : "chunked " + std::to_string(variant);
+    const std::string name =
+        variant == 0 ? "plain (all logits)"
+                     : "chunked " + std::to_string(variant) +
+                           (head_gradient == HeadGradient::kFused ? ", fused head gradient" : ", recompute");
     if (!ok) {
       std::printf("| %s | failed (child status %d) |\n", name.c_str(), status);
       continue;

@@ -121,6 +121,11 @@ void visit_objective(Visitor& v, ObjectiveConfig& c) {
   });
   v.field("loss_chunk_tokens", c.loss_chunk_tokens,
           {"positions per LM-head + cross-entropy chunk (the full logits never exist)"});
+  v.field("loss_head_gradient", c.loss_head_gradient,
+          {"`fused`: the LM head's gradients formed in forward (one head matmul fewer per chunk; "
+           "a [vocab, hidden] gradient is held until backward); `recompute`: logits recomputed "
+           "in backward (no such buffer, for memory-tight runs)",
+           {"fused", "recompute"}});
 }
 
 void visit_optim(Visitor& v, OptimConfig& c) {

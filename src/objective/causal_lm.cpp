@@ -19,7 +19,8 @@ ObjectiveOutput CausalLm::compute(model::Transformer& model, const data::Batch& 
   const auto device = model->embed->weight.device();
   const auto& block = batch.positives;
   auto hidden = model->forward(block.input_ids.to(device), block.attention_mask.to(device)).last_hidden_state;
-  auto part = chunked_token_loss(hidden, head_weight(model), next_token_labels(block), chunk_tokens_);
+  auto part = chunked_token_loss(hidden, head_weight(model), next_token_labels(block), chunk_tokens_,
+                                 head_gradient_);
   ObjectiveOutput out;
   out.loss = part.sum / std::max(1.0, totals.at("targets"));
   out.metrics = {{"loss", out.loss.item<double>()},

@@ -12,7 +12,9 @@ std::unique_ptr<Objective> make_objective(const config::StageConfig& config, int
     if (eos_id < 0) throw Error("stage reconstruction: the tokenizer has no EOS token");
     return std::make_unique<Reconstruction>(reconstruction_options(config, eos_id));
   }
-  if (config.stage == "lm") return std::make_unique<CausalLm>(config.objective.loss_chunk_tokens);
+  if (config.stage == "lm")
+    return std::make_unique<CausalLm>(config.objective.loss_chunk_tokens,
+                                      head_gradient_from_name(config.objective.loss_head_gradient));
   if (config.stage == "contrastive") return std::make_unique<Contrastive>(contrastive_options(config), group);
   throw Error("stage: '" + config.stage + "' is not one of reconstruction, contrastive, lm");
 }

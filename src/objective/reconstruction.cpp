@@ -35,6 +35,7 @@ ReconstructionOptions reconstruction_options(const config::StageConfig& config, 
   o.reference_quirks = r.reference_quirks;
   o.eos_id = eos_id;
   o.chunk_tokens = config.objective.loss_chunk_tokens;
+  o.head_gradient = head_gradient_from_name(config.objective.loss_head_gradient);
   o.pooling = config.model.pooling;
   return o;
 }
@@ -86,7 +87,8 @@ TokenLoss reconstruction_loss(model::Transformer& model, const torch::Tensor& pr
                               const data::TextBlock& target, const ReconstructionOptions& options) {
   auto in = reconstruction_inputs(model, prefix, target, options);
   auto hidden = model->forward_embeds(in.embeds, in.attention_mask, false, in.position_ids).last_hidden_state;
-  return chunked_token_loss(hidden, head_weight(model), in.labels, options.chunk_tokens);
+  return chunked_token_loss(hidden, head_weight(model), in.labels, options.chunk_tokens,
+                            options.head_gradient);
 }
 
 int64_t reconstruction_targets(const data::TextBlock& target, const ReconstructionOptions& options) {

@@ -101,23 +101,55 @@ TEST(ChunkedLoss, EqualsPlainLossAndGradientsForEveryChunkSize) {
   labels.index_put_({torch::tensor({0, 7, 8, 22})}, kIgnoreLabel);
   auto hidden0 = torch::randn({n, c}, torch::kFloat64);
   auto weight0 = torch::randn({v, c}, torch::kFloat64);
-  auto run = [&](int64_t chunk) {
+  // A loss weight other than 1, as the trainer's d2q / q2d weights and token mean give.
+  const double scale = 0.37;
+  auto run = [&](int64_t chunk, HeadGradient mode) {
     auto h = hidden0.clone().requires_grad_(true);
     auto w = weight0.clone().requires_grad_(true);
-    auto loss = chunk < 0 ? plain_token_loss(h, w, labels) : chunked_token_loss(h, w, labels, chunk);
-    loss.sum.backward();
+    auto loss = chunk < 0 ? plain_token_loss(h, w, labels) : chunked_token_loss(h, w, labels, chunk, mode);
+    (loss.sum * scale).backward();
     return std::make_tuple(loss, h.grad(), w.grad());
   };
-  auto [plain, plain_dh, plain_dw] = run(-1);
+  auto [plain, plain_dh, plain_dw] = run(-1, HeadGradient::kFused);
   EXPECT_EQ(plain.tokens, n - 4);
-  for (int64_t chunk : {1, 4, 7, 0, 4096}) {
-    auto [loss, dh, dw] = run(chunk);
-    EXPECT_NEAR(loss.sum.item<double>(), plain.sum.item<double>(), 1e-12) << "chunk " << chunk;
-    EXPECT_EQ(loss.tokens, plain.tokens);
-    EXPECT_EQ(loss.correct, plain.correct);
-    EXPECT_LT((dh - plain_dh).abs().max().item<double>(), 1e-12) << "chunk " << chunk;
-    EXPECT_LT((dw - plain_dw).abs().max().item<double>(), 1e-12) << "chunk " << chunk;
+  for (HeadGradient mode : {HeadGradient::kFused, HeadGradient::kRecompute}) {
+    for (int64_t chunk : {1, 4, 7, 0, 4096}) {
+      const std::string where = "chunk " + std::to_string(chunk) +
+                                (mode == HeadGradient::kFused ? " fused" : " recompute");
+      auto [loss, dh, dw] = run(chunk, mode);
+      EXPECT_NEAR(loss.sum.item<double>(), plain.sum.item<double>(), 1e-12) << where;
+      EXPECT_EQ(loss.tokens, plain.tokens);
+      EXPECT_EQ(loss.correct, plain.correct);
+      EXPECT_LT((dh - plain_dh).abs().max().item<double>(), 1e-12) << where;
+      EXPECT_LT((dw - plain_dw).abs().max().item<double>(), 1e-12) << where;
+    }
   }
+}
+
+TEST(ChunkedLoss, FrozenHeadGetsNoGradientAndHiddenStillDoes) {
+  // A frozen head (LoRA in stage I) and evaluation (nothing needs a gradient) in both modes.
+  torch::manual_seed(6);
+  auto labels = torch::randint(0, 30, {11}, torch::kLong);
+  auto w = torch::randn({30, 8}, torch::kFloat64);
+  auto h0 = torch::randn({11, 8}, torch::kFloat64);
+  auto plain_h = h0.clone().requires_grad_(true);
+  plain_token_loss(plain_h, w, labels).sum.backward();
+  for (HeadGradient mode : {HeadGradient::kFused, HeadGradient::kRecompute}) {
+    auto h = h0.clone().requires_grad_(true);
+    chunked_token_loss(h, w, labels, 4, mode).sum.backward();
+    EXPECT_FALSE(w.grad().defined());
+    EXPECT_LT((h.grad() - plain_h.grad()).abs().max().item<double>(), 1e-12);
+    const auto evaluation = chunked_token_loss(h0, w, labels, 4, mode);
+    EXPECT_FALSE(evaluation.sum.requires_grad());
+    EXPECT_NEAR(evaluation.sum.item<double>(), plain_token_loss(h0, w, labels).sum.item<double>(), 1e-12);
+  }
+}
+
+TEST(ChunkedLoss, HeadGradientModeComesFromTheConfig) {
+  config::StageConfig c;
+  EXPECT_EQ(reconstruction_options(c, 2).head_gradient, HeadGradient::kFused);
+  c.objective.loss_head_gradient = "recompute";
+  EXPECT_EQ(reconstruction_options(c, 2).head_gradient, HeadGradient::kRecompute);
 }
 
 TEST(ChunkedLoss, ModelGradientsEqualPlainOnesWithTiedAndUntiedHeads) {
@@ -126,38 +158,43 @@ TEST(ChunkedLoss, ModelGradientsEqualPlainOnesWithTiedAndUntiedHeads) {
     auto m = tiny_model(48, tied);
     auto block = random_block({9, 5, 12}, 48, 3);
     auto labels = next_token_labels(block);
-    auto grads = [&](int64_t chunk) {
+    auto grads = [&](int64_t chunk, HeadGradient mode) {
       m->zero_grad();
       auto h = m->forward(block.input_ids, block.attention_mask).last_hidden_state;
-      (chunk < 0 ? plain_token_loss(h, head_weight(m), labels) : chunked_token_loss(h, head_weight(m), labels, chunk))
+      (chunk < 0 ? plain_token_loss(h, head_weight(m), labels) : chunked_token_loss(h, head_weight(m), labels, chunk, mode))
           .sum.backward();
       std::map<std::string, torch::Tensor> out;
       for (const auto& p : m->named_parameters()) out[p.key()] = p.value().grad().clone();
       return out;
     };
-    auto plain = grads(-1);
-    auto chunked = grads(5);
-    for (const auto& [name, g] : plain) {
-      const double scale = std::max(1.0, g.abs().max().item<double>());
-      EXPECT_LT((chunked.at(name) - g).abs().max().item<double>(), 1e-5 * scale) << name << " tied " << tied;
+    auto plain = grads(-1, HeadGradient::kFused);
+    for (HeadGradient mode : {HeadGradient::kFused, HeadGradient::kRecompute}) {
+      auto chunked = grads(5, mode);
+      for (const auto& [name, g] : plain) {
+        const double scale = std::max(1.0, g.abs().max().item<double>());
+        EXPECT_LT((chunked.at(name) - g).abs().max().item<double>(), 1e-5 * scale)
+            << name << " tied " << tied << " fused " << (mode == HeadGradient::kFused);
+      }
     }
   }
 }
 
 TEST(ChunkedLoss, EqualsPlainLossAndGradientsUnderBf16Autocast) {
-  // bf16-mixed: the head's matmul runs in bf16 in both paths, the loss in fp32; the chunked
-  // backward recomputes its logits in the forward's autocast state.
+  // bf16-mixed: the head's matmul runs in bf16 in both paths, the loss in fp32; the fused
+  // chunked loss forms its gradients in the caller's autocast state, the recomputing one in
+  // the forward's, which its backward re-enters.
   for (bool tied : {false, true}) {
     auto m = tiny_model(48, tied);
     auto block = random_block({9, 5, 12}, 48, 3);
     auto labels = next_token_labels(block);
-    auto run = [&](int64_t chunk, bool autocast_on) {
+    auto run = [&](int64_t chunk, bool autocast_on, HeadGradient mode = HeadGradient::kFused) {
       m->zero_grad();
       TokenLoss loss;
       {
         compat::AutocastGuard autocast(torch::Device(torch::kCPU), autocast_on);
         auto h = m->forward(block.input_ids, block.attention_mask).last_hidden_state;
-        loss = chunk < 0 ? plain_token_loss(h, head_weight(m), labels) : chunked_token_loss(h, head_weight(m), labels, chunk);
+        loss = chunk < 0 ? plain_token_loss(h, head_weight(m), labels)
+                         : chunked_token_loss(h, head_weight(m), labels, chunk, mode);
       }
       loss.sum.backward();  // outside the scope, as the trainer runs it
       std::map<std::string, torch::Tensor> grads;
@@ -168,8 +205,9 @@ TEST(ChunkedLoss, EqualsPlainLossAndGradientsUnderBf16Autocast) {
     auto [plain, plain_grads] = run(-1, true);
     EXPECT_NE(plain, fp32) << "autocast did not act";
     const int64_t targets = (labels != kIgnoreLabel).sum().item<int64_t>();
-    for (int64_t chunk : {0, 5}) {
-      auto [chunked, grads] = run(chunk, true);
+    for (const auto& [chunk, mode] : {std::pair{0, HeadGradient::kFused}, std::pair{5, HeadGradient::kFused},
+                                      std::pair{0, HeadGradient::kRecompute}, std::pair{5, HeadGradient::kRecompute}}) {
+      auto [chunked, grads] = run(chunk, true, mode);
       EXPECT_NEAR(chunked, plain, 1e-6 * std::abs(plain)) << "chunk " << chunk << " tied " << tied;
       // dh and everything below it are the same bf16 products: the same bits. The head's
       // dW = sum over chunks of dlogits_c^T h_c: plain rounds the whole sum to bf16 once,

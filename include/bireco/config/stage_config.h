@@ -80,6 +80,7 @@ struct ObjectiveConfig {
   ReconstructionConfig reconstruction;
   ContrastiveConfig contrastive;
   int64_t loss_chunk_tokens = 4096;
+  std::string loss_head_gradient = "fused";
 };
 
 struct OptimConfig {

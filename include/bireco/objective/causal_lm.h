@@ -13,7 +13,8 @@ torch::Tensor next_token_labels(const data::TextBlock& block);
 
 class CausalLm : public Objective {
  public:
-  explicit CausalLm(int64_t chunk_tokens) : chunk_tokens_(chunk_tokens) {}
+  CausalLm(int64_t chunk_tokens, HeadGradient head_gradient)
+      : chunk_tokens_(chunk_tokens), head_gradient_(head_gradient) {}
   Sums count(const data::Batch& batch) const override;  // targets
   ObjectiveOutput compute(model::Transformer& model, const data::Batch& batch, int64_t step,
                           const Sums& totals) override;
@@ -21,6 +22,7 @@ class CausalLm : public Objective {
 
  private:
   int64_t chunk_tokens_;
+  HeadGradient head_gradient_;
 };
 
 }  // namespace bireco::objective

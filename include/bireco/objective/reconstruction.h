@@ -16,6 +16,7 @@ struct ReconstructionOptions {
   bool reference_quirks = false;
   int64_t eos_id = -1;
   int64_t chunk_tokens = 4096;
+  HeadGradient head_gradient = HeadGradient::kFused;
   std::string pooling = "last";
 };
 
