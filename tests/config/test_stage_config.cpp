@@ -2,6 +2,8 @@
 // key path (and file:line); the generated reference matches configs/README.md.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "bireco/config/load.h"
 #include "bireco/util/error.h"
 #include "test_support.h"
@@ -252,6 +254,44 @@ TEST(StageConfig, ReferenceInConfigsReadmeIsCurrent) {
   const std::string readme = test::read_file(test::source_dir() / "configs/README.md");
   EXPECT_NE(readme.find(schema_markdown()), std::string::npos)
       << "configs/README.md is out of date; paste the output of `bireco config --schema`";
+}
+
+TEST(ShippedConfigs, StageOneMirrorsTheAuthorsRuns) {
+  // PAPER.md / the stage-I issue: full fine-tuning, lr 4e-5, warmup 300, linear decay, max
+  // length 512, gradient checkpointing, seed 42, a checkpoint at step 2000, and a global batch
+  // of 512 (1B, 8B) or 1024 (3B, Qwen2.5-1.5B) over 8 GPUs.
+  ::setenv("MODELS", "/models", 0);
+  ::setenv("DATA", "/data", 0);
+  const std::map<std::string, int64_t> global_batch = {{"llama-3.2-1b.yaml", 512},
+                                                       {"llama-3.1-8b.yaml", 512},
+                                                       {"llama-3.2-3b.yaml", 1024},
+                                                       {"qwen2.5-1.5b.yaml", 1024}};
+  for (const auto& [name, batch] : global_batch) {
+    const StageConfig c = load_stage(test::source_dir() / "configs/stage1" / name);
+    EXPECT_EQ(c.stage, "reconstruction") << name;
+    EXPECT_EQ(c.train.batch_size * c.train.grad_accum * 8, batch) << name;
+    EXPECT_FALSE(c.model.use_lora) << name;
+    EXPECT_DOUBLE_EQ(c.optim.lr, 4.0e-5) << name;
+    EXPECT_EQ(c.schedule.name, "linear") << name;
+    EXPECT_EQ(c.schedule.warmup_steps, 300) << name;
+    EXPECT_EQ(c.text.max_length, 512) << name;
+    EXPECT_TRUE(c.model.gradient_checkpointing) << name;
+    EXPECT_EQ(c.train.seed, 42) << name;
+    EXPECT_EQ(c.checkpoint.every, 2000) << name;
+    EXPECT_DOUBLE_EQ(c.objective.reconstruction.d2q_weight, 0.8) << name;
+    EXPECT_DOUBLE_EQ(c.objective.reconstruction.q2d_weight, 0.2) << name;
+  }
+}
+
+TEST(ShippedConfigs, StageTwoConfigsLoad) {
+  ::setenv("MODELS", "/models", 0);
+  ::setenv("DATA", "/data", 0);
+  ::setenv("OUTPUT", "/output", 0);
+  for (const char* name : {"llama-3.2-1b.yaml", "llama-3.1-8b.yaml", "llama-3.2-3b.yaml", "qwen2.5-1.5b.yaml"}) {
+    const StageConfig c = load_stage(test::source_dir() / "configs/stage2" / name);
+    EXPECT_EQ(c.stage, "contrastive") << name;
+    EXPECT_TRUE(c.model.use_lora) << name;
+  }
 }
 
 }  // namespace
