@@ -39,24 +39,12 @@ target_link_options(bireco_lite PUBLIC ${BIRECO_SANITIZER_FLAGS})
 if(BIRECO_SANITIZE)
   find_package(GTest REQUIRED)
   include(GoogleTest)
-  # The suites of the modules above; tests/cli needs the bireco executable, the others LibTorch.
-  file(GLOB_RECURSE BIRECO_LITE_TESTS CONFIGURE_DEPENDS
-    "${CMAKE_SOURCE_DIR}/tests/util/*.cpp" "${CMAKE_SOURCE_DIR}/tests/config/*.cpp"
-    "${CMAKE_SOURCE_DIR}/tests/text/*.cpp")
-  list(APPEND BIRECO_LITE_TESTS
-    "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_readers.cpp"
-    "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_beir.cpp"
-    "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_sampler.cpp"
-    "${CMAKE_SOURCE_DIR}/tests/model/test_safetensors_header.cpp"
-    "${CMAKE_SOURCE_DIR}/tests/model/test_model_config.cpp")
-  add_executable(bireco_tests_lite ${BIRECO_LITE_TESTS})
+  # The torch-free suites (cmake/test_suites.cmake); tests/cli needs the bireco executable,
+  # which is not built here.
+  include("${CMAKE_SOURCE_DIR}/cmake/test_suites.cmake")
+  add_executable(bireco_tests_lite ${BIRECO_TORCH_FREE_TEST_SOURCES})
   target_link_libraries(bireco_tests_lite PRIVATE bireco_lite GTest::gtest GTest::gtest_main)
-  target_include_directories(bireco_tests_lite PRIVATE "${CMAKE_SOURCE_DIR}/tests")
-  target_compile_definitions(bireco_tests_lite PRIVATE
-    BIRECO_TEST_DATA_DIR="${CMAKE_SOURCE_DIR}/tests/data"
-    BIRECO_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
-    BIRECO_DEFAULT_SHARED_DIR="${BIRECO_SHARED_DIR}"
-    BIRECO_BINARY="")  # not built here; no suite above runs it
+  bireco_test_target(bireco_tests_lite "")
 endif()
 
 if(BIRECO_FUZZ)
