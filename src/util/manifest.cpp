@@ -8,6 +8,7 @@
 
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
+#include "bireco/util/json_excerpt.h"
 #include "bireco/util/xxhash64.h"
 
 namespace bireco::util {
@@ -62,7 +63,7 @@ Manifest read_manifest(const fs::path& dir) {
       manifest[rel] = e;
     }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(file.string() + ": unreadable (" + e.what() + "; corrupted checkpoint)");
+    throw Error(file.string() + ": unreadable (" + json_error_text(e) + "; corrupted checkpoint)");
   } catch (const std::logic_error& e) {  // stoull
     throw Error(file.string() + ": bad checksum text (corrupted checkpoint)");
   }
