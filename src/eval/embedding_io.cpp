@@ -27,9 +27,7 @@ void write_npy(const std::filesystem::path& file, const torch::Tensor& embedding
   header.append(kNpyAlign - (prefix + header.size() + 1) % kNpyAlign, ' ');
   header += '\n';
   const auto length = static_cast<uint16_t>(header.size());
-  const std::filesystem::path tmp = file.string() + ".tmp";
-  try {
-    util::DurableFile out(tmp);
+  util::write_file_atomically(file, [&](util::DurableFile& out) {
     out.write(kNpyMagic, 6);
     const char version[2] = {1, 0};
     out.write(version, 2);
@@ -37,12 +35,7 @@ void write_npy(const std::filesystem::path& file, const torch::Tensor& embedding
     out.write(len, 2);
     out.write(header);
     out.write(data.data_ptr(), static_cast<size_t>(data.numel()) * 4);
-    out.finish();
-  } catch (...) {
-    util::remove_quietly(tmp);
-    throw;
-  }
-  std::filesystem::rename(tmp, file);
+  });
 }
 
 torch::Tensor read_npy(const std::filesystem::path& file) {

@@ -114,28 +114,15 @@ void write_safetensors(const std::filesystem::path& file, const NamedTensors& te
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data 8-byte aligned
-  // FILE.tmp, fsynced, then renamed: a reader never sees half a file, and a full disk is an
-  // Error naming the file (util/durable_file.h).
-  const std::filesystem::path tmp = file.string() + ".tmp";
-  try {
-    util::DurableFile out(tmp);
+  // A reader never sees half a file, and a full disk is an Error naming the file.
+  util::write_file_atomically(file, [&](util::DurableFile& out) {
     uint64_t n = text.size();
     char len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<char>((n >> (8 * i)) & 0xff);
     out.write(len, 8);
     out.write(text);
     for (const auto& c : data) out.write(c.data_ptr(), c.numel() * c.element_size());
-    out.finish();
-  } catch (...) {
-    util::remove_quietly(tmp);
-    throw;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) {
-    util::remove_quietly(tmp);
-    throw Error("cannot rename " + tmp.string() + " to " + file.string() + ": " + ec.message());
-  }
+  });
 }
 
 }  // namespace bireco::model

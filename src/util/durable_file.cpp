@@ -66,10 +66,12 @@ void write_file_durably(const fs::path& file, std::string_view text) {
   out.finish();
 }
 
-void write_file_atomically(const fs::path& file, std::string_view text) {
+void write_file_atomically(const fs::path& file, const std::function<void(DurableFile&)>& write) {
   const fs::path temp = file.string() + ".tmp";
   try {
-    write_file_durably(temp, text);
+    DurableFile out(temp);
+    write(out);
+    out.finish();
   } catch (...) {
     remove_quietly(temp);
     throw;
@@ -80,6 +82,10 @@ void write_file_atomically(const fs::path& file, std::string_view text) {
     remove_quietly(temp);
     throw Error("cannot rename " + temp.string() + " to " + file.string() + ": " + ec.message());
   }
+}
+
+void write_file_atomically(const fs::path& file, std::string_view text) {
+  write_file_atomically(file, [&](DurableFile& out) { out.write(text); });
 }
 
 void copy_file_durably(const fs::path& from, const fs::path& to) {

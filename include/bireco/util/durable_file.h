@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -43,7 +44,12 @@ class DurableFile {
 // temporary folder that is renamed as a whole).
 void write_file_durably(const std::filesystem::path& file, std::string_view text);
 
-// `text` to `file.tmp`, fsynced, renamed over `file`; the temporary file is removed on error.
+// `write` fills a DurableFile at `file.tmp`, which is then fsynced and renamed over `file`: a
+// reader never sees half a file. The temporary file is removed on error.
+void write_file_atomically(const std::filesystem::path& file,
+                           const std::function<void(DurableFile&)>& write);
+
+// The same for a file whose whole content is `text`.
 void write_file_atomically(const std::filesystem::path& file, std::string_view text);
 
 // Copies `from` to `to` (replacing it) through a DurableFile.
