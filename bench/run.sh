@@ -9,8 +9,8 @@
 #
 #   --quick   mini and small shapes, short sequences (<= 15 minutes on 2 cores)
 #   default   also Llama-3.2-1B's shape (1b) with 1 timed step per round (slow on a CPU)
-# CPU: the reference runs under Debian's /usr/bin/python3 (torch 1.13, the same LibTorch as
-# bireco's). GPU (CUDA visible to $PYTHON, default python3): bf16, 1b and qwen1.5b shapes at
+# The reference runs under the python whose torch bireco is built against (scripts/lib/deps.sh:
+# the same LibTorch). GPU (CUDA visible to $PYTHON): bf16, 1b and qwen1.5b shapes at
 # sequence 512, plus the HF transformers + PEFT reference (bench/reference/hf_step.py) and
 # sentence-transformers; those GPU paths are written but UNTESTED (no GPU was available).
 set -euo pipefail
@@ -32,9 +32,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# 1. A release build of the bireco side.
+# 1. A release build of the bireco side, against the torch of BIRECO_PYTHON.
+source "$root/scripts/lib/deps.sh"
+bireco_install_torch >&2
 if [ ! -f "$build_dir/build.ninja" ]; then
-  cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+  BIRECO_BUILD_TARGETS=bench_train_step bireco_build "$build_dir" >&2
 fi
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build_dir/CMakeCache.txt")
 if [ "$build_type" != Release ]; then
@@ -47,12 +49,7 @@ driver=$build_dir/bench/bench_train_step
 # 2. Which device: CUDA when both the reference's torch and bireco's LibTorch see one.
 PYTHON=${PYTHON:-}
 device=cpu
-if [ -z "$PYTHON" ]; then
-  PYTHON=/usr/bin/python3
-  if command -v nvidia-smi >/dev/null 2>&1 && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    PYTHON=python3
-  fi
-fi
+[ -n "$PYTHON" ] || PYTHON=$BIRECO_PYTHON
 if "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then device=cuda; fi
 
 if [ -z "$shapes" ]; then

@@ -247,9 +247,8 @@ int main(int argc, char** argv) {
 #if BIRECO_HAS_NCCL  // UNTESTED: no GPU was available when this was written
     if (a.device != "cpu") {
       const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-      j["peak_mb"] = static_cast<double>(
-                         stats.allocated_bytes[static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].peak) /
-                     (1024.0 * 1024.0);
+      const auto aggregate = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+      j["peak_mb"] = static_cast<double>(stats.allocated_bytes[aggregate].peak) / (1024.0 * 1024.0);
     }
 #endif
     j["start_rss_mb"] = load_start_mib;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds bireco and runs every test with ctest, then
-# scripts/sanitize.sh.
+# Installs what is missing (Debian packages; the pinned torch wheel into .venv/), builds bireco
+# and runs every test with ctest, then scripts/sanitize.sh.
 #   scripts/test.sh [ctest args...]     e.g. scripts/test.sh -R Config
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,6 +8,12 @@ source "$root/scripts/lib/deps.sh"
 bireco_install_deps
 build_dir=${BIRECO_BUILD_DIR:-$root/build}
 bireco_build "$build_dir"
+# What was built: LibTorch, CUDA and c10d backends, the compile flags c10d's headers test, the
+# NCCL and gloo headers used, and the libraries the binary loads.
+"$build_dir/bireco" info
+echo "bireco: c10d compile flags: $(grep -o -- '-DUSE_[A-Z0-9_]*' "$build_dir/compile_commands.json" | sort -u | tr '\n' ' ')"
+grep -E '^BIRECO_(NCCL|GLOO)_INCLUDE_DIR' "$build_dir/CMakeCache.txt" | sed 's/^/bireco: /'
+echo "bireco: NEEDED: $(readelf -d "$build_dir/bireco" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
 cd "$build_dir"
 ctest --output-on-failure -j "$(nproc)" "$@"
 # A full run (no ctest arguments) also checks the torch-free code under ASan + UBSan and fuzzes

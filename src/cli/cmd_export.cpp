@@ -1,8 +1,8 @@
 // `bireco export`: a checkpoint as merged HF model, PEFT adapter and sentence-transformers files.
-#include <spdlog/spdlog.h>
 
 #include "bireco/cli/command.h"
 #include "bireco/train/export.h"
+#include "bireco/util/log.h"
 
 namespace bireco::cli {
 
@@ -17,7 +17,7 @@ Command add_export(CLI::App& app) {
   sub->add_option("--out", o->out, "output folder (replaced)")->required();
   return {sub, [o]() -> int {
             train::export_checkpoint(o->checkpoint, o->out);
-            spdlog::info("exported {} to {}", o->checkpoint, o->out);
+            log::info("exported ", o->checkpoint, " to ", o->out);
             return kExitOk;
           }};
 }

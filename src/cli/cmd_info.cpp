@@ -1,15 +1,19 @@
-// `bireco info`: describe a model directory: architecture, parameters, memory; a folder with a
-// manifest.json (a bireco checkpoint or export) is verified file by file first (exit 1 naming
-// the bad file), which is how scripts/chaos.sh and users check a checkpoint is readable.
+// `bireco info`: the build (LibTorch, CUDA, NCCL, Gloo) and, with --model, a model directory:
+// architecture, parameters, memory; a folder with a manifest.json (a bireco checkpoint or
+// export) is verified file by file first (exit 1 naming the bad file), which is how
+// scripts/chaos.sh and users check a checkpoint is readable.
+#include <ATen/detail/CUDAHooksInterface.h>
+
 #include <iostream>
 
 #include "bireco/cli/command.h"
+#include "bireco/config/document.h"
 #include "bireco/config/load.h"
 #include "bireco/model/load.h"
 #include "bireco/model/model_config.h"
+#include "bireco/util/compat.h"
 #include "bireco/util/error.h"
 #include "bireco/util/manifest.h"
-#include "bireco/config/document.h"
 
 namespace bireco::cli {
 namespace {
@@ -37,6 +41,29 @@ std::string gib(double bytes) {
   return buf;
 }
 
+// "13.0" from CUDA's integer version 13000.
+std::string cuda_version(long v) {
+  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+}
+
+// What this binary was built against and what it can use on this machine.
+void print_build() {
+  const auto& cuda = at::detail::getCUDAHooks();
+  std::cout << "bireco           " << BIRECO_VERSION << "\n"
+            << "libtorch         " << compat::torch_version();
+  if (cuda.hasCUDART())
+    std::cout << " (CUDA " << cuda_version(cuda.versionCUDART()) << " build)";
+  else
+    std::cout << " (CPU-only build)";
+  std::cout << "\ncuda available   ";
+  if (compat::cuda_available())
+    std::cout << "yes, " << cuda.getNumGPUs() << " device(s)";
+  else
+    std::cout << "no (no CUDA device or driver here: training runs on the CPU)";
+  std::cout << "\nc10d backends    gloo" << (compat::kHasNccl ? ", nccl" : "") << "\n"
+            << "cpu threads      " << torch::get_num_threads() << "\n";
+}
+
 }  // namespace
 
 Command add_info(CLI::App& app) {
@@ -45,10 +72,14 @@ Command add_info(CLI::App& app) {
     std::vector<std::string> overrides;
   };
   auto o = std::make_shared<Options>();
-  auto* sub = app.add_subcommand("info", "describe a model directory: architecture, parameters, memory");
-  sub->add_option("--model", o->model, "Hugging Face model directory")->required();
+  auto* sub = app.add_subcommand("info",
+                                 "describe the build (LibTorch, CUDA, NCCL) and a model directory: "
+                                 "architecture, parameters, memory");
+  sub->add_option("--model", o->model, "Hugging Face model directory");
   sub->add_option("--set", o->overrides, "model.* overrides, e.g. model.lora.r=16");
   return {sub, [o]() -> int {
+            print_build();
+            if (o->model.empty()) return kExitOk;
             if (util::has_manifest(o->model)) {
               util::verify_manifest(o->model, util::ManifestCheck::kChecksums);
               std::cout << "manifest         " << util::read_manifest(o->model).size()

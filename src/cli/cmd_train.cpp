@@ -7,6 +7,7 @@
 #include "bireco/train/run_stage.h"
 #include "bireco/train/stop_signal.h"
 #include "bireco/util/error.h"
+#include "bireco/util/log.h"
 
 namespace bireco::cli {
 
@@ -39,7 +40,7 @@ Command add_train(CLI::App& app) {
             }
             for (const auto& stage : plan.stages) {
               const auto resolved = config::to_json(stage.config);
-              spdlog::info("stage '{}' resolved config:\n{}", stage.name, resolved.dump(2));
+              log::info("stage '", stage.name, "' resolved config:\n", resolved.dump(2));
               if (o->dry_run) continue;
               // Stopped by SIGTERM / SIGUSR1: step-<N>/ is saved; exit 0, later stages wait
               // for the resumed run.

@@ -2,7 +2,6 @@
 #include "bireco/data/line_index.h"
 
 #include <fcntl.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <fstream>
 
 #include "bireco/util/error.h"
+#include "bireco/util/log.h"
 
 namespace bireco::data {
 namespace {
@@ -204,7 +204,7 @@ LineIndex LineIndex::build(const std::filesystem::path& file, const LineValidato
     if (ec)
       std::filesystem::remove(tmp, ec);
     else  // the one file bireco writes outside its output folders: say where (durable_file.h)
-      spdlog::info("data: line index of {} cached in {}", file.string(), cache.string());
+      log::info("data: line index of ", file.string(), " cached in ", cache.string());
   }
   return index;
 }

@@ -6,14 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-// c10d's headers compile their Gloo part only under this flag (Debian and pip builds both
-// ship Gloo); see compat.h for NCCL.
-#ifndef USE_C10D_GLOO
-#define USE_C10D_GLOO
-#endif
+// The one file that includes gloo's headers (USE_C10D_GLOO and USE_C10D_NCCL come from
+// cmake/torch_backends.cmake, which says why Debian's gloo headers are safe here).
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#if BIRECO_HAS_NCCL
+#ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 

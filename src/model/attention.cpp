@@ -1,9 +1,9 @@
 // Rotary embeddings and grouped-query attention, as transformers' modeling_llama.py computes
-// them (rotate_half form, repeat_kv = repeat_interleave over heads, float32 softmax).
+// them (rotate_half form, repeat_kv = repeat_interleave over heads, float32 softmax), through
+// LibTorch's scaled_dot_product_attention, with plain_attention as its slow reference.
 #include <cmath>
 
 #include "bireco/model/transformer.h"
-#include "bireco/util/compat.h"
 
 namespace bireco::model {
 
@@ -42,6 +42,11 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);  // cos/sin broadcast over H
 }
 
+torch::Tensor visibility(const AttentionInputs& in) {
+  if (in.allowed.defined()) return in.allowed;
+  return attention_visibility(in.attention_mask, in.bidirectional, in.window);
+}
+
 torch::Tensor plain_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                               const torch::Tensor& allowed) {
   const int64_t groups = q.size(1) / k.size(1);
@@ -77,12 +82,19 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInpu
   }
   q = apply_rope(q.transpose(1, 2), in.cos, in.sin);  // (B, H, T, D)
   k = apply_rope(k.transpose(1, 2), in.cos, in.sin);  // (B, K, T, D)
-  torch::Tensor out;
+  torch::Tensor out;                                  // (B, H, T, D)
   if (use_sdpa) {
-    const int64_t groups = H / K;
-    out = compat::attention(q, k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1), in.allowed);
+    // enable_gqa: each group of H / K query heads reads its kv head in place, with no
+    // repeat_interleave copy of K and V. Without a mask tensor (is_causal, or nothing to
+    // hide) the flash / memory-efficient kernels can run.
+    std::optional<torch::Tensor> mask;
+    if (in.allowed.defined()) mask = in.allowed;
+    const bool is_causal = !in.allowed.defined() && !in.bidirectional;
+    out = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, is_causal,
+                                           /*scale=*/std::nullopt, /*enable_gqa=*/true);
+  } else {
+    out = plain_attention(q, k, v, visibility(in));
   }
-  if (!out.defined()) out = plain_attention(q, k, v, in.allowed);
   return o_proj(out.transpose(1, 2).reshape({B, T, H * D}));
 }
 

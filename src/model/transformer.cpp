@@ -116,11 +116,7 @@ TransformerOutput TransformerImpl::forward_embeds(const torch::Tensor& embeds, c
                   embeds.size(1) == attention_mask.size(1),
               "forward_embeds: embeds [B, T, C] and attention_mask [B, T] disagree: ", embeds.sizes(), " vs ",
               attention_mask.sizes());
-  auto mask = attention_mask.to(embeds.device());
-  AttentionInputs in;
-  auto positions = position_ids.defined() ? position_ids.to(embeds.device()) : positions_from_mask(mask);
-  std::tie(in.cos, in.sin) = rope_cos_sin(inv_freq.to(embeds.device()), positions, embeds.scalar_type());
-  in.allowed = attention_visibility(mask, bidirectional, config.sliding_window);
+  const AttentionInputs in = attention_inputs(embeds, attention_mask, position_ids);
 
   TransformerOutput out;
   auto x = embeds;
@@ -137,6 +133,25 @@ TransformerOutput TransformerImpl::forward_embeds(const torch::Tensor& embeds, c
   out.last_hidden_state = norm(x);
   if (output_hidden_states) out.hidden_states.push_back(out.last_hidden_state);
   return out;
+}
+
+AttentionInputs TransformerImpl::attention_inputs(const torch::Tensor& embeds,
+                                                  const torch::Tensor& attention_mask,
+                                                  const torch::Tensor& position_ids) {
+  // Read before the copy to the device: the collator's mask lives on the CPU, so deciding
+  // whether a mask tensor is needed costs no device synchronisation.
+  const bool padded = !attention_mask.all().item<bool>();
+  const bool window_hides = config.sliding_window > 0 && config.sliding_window < embeds.size(1);
+  AttentionInputs in;
+  in.attention_mask = attention_mask.to(embeds.device());
+  in.bidirectional = bidirectional;
+  in.window = config.sliding_window;
+  auto positions = position_ids.defined() ? position_ids.to(embeds.device())
+                                          : positions_from_mask(in.attention_mask);
+  std::tie(in.cos, in.sin) =
+      rope_cos_sin(inv_freq.to(embeds.device()), positions, embeds.scalar_type());
+  if (padded || window_hides) in.allowed = visibility(in);
+  return in;
 }
 
 TransformerOutput TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& attention_mask,

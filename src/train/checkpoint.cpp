@@ -1,7 +1,6 @@
 #include "bireco/train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>
@@ -13,6 +12,7 @@
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 #include "bireco/util/json_excerpt.h"
+#include "bireco/util/log.h"
 #include "bireco/util/manifest.h"
 
 namespace bireco::train {
@@ -49,7 +49,7 @@ void remove_stale_temporaries(const fs::path& checkpoint_dir) {
   if (!fs::is_directory(checkpoint_dir)) return;
   for (const auto& entry : fs::directory_iterator(checkpoint_dir)) {
     if (!entry.is_directory() || !is_stale_temporary(entry.path())) continue;
-    spdlog::info("removing {} (left by a save that did not finish)", entry.path().string());
+    log::info("removing ", entry.path().string(), " (left by a save that did not finish)");
     remove_all_or_throw(entry.path());
   }
 }
@@ -164,20 +164,21 @@ fs::path latest_checkpoint(const fs::path& checkpoint_dir) {
     const fs::path dir = entry.path();
     if (!entry.is_directory()) continue;
     if (is_stale_temporary(dir)) {
-      spdlog::warn("--resume auto: skipping {}: incomplete (a save that did not finish)",
-                   dir.string());
+      log::warn("--resume auto: skipping ", dir.string(),
+                ": incomplete (a save that did not finish)");
       continue;
     }
     const bool is_final = dir.filename() == "final";
     if (!is_final && step_of(dir) < 0) continue;
     if (!is_complete_checkpoint(dir)) {
-      spdlog::warn("--resume auto: skipping {}: incomplete (no valid {})", dir.string(),
-                   util::kManifestFile);
+      log::warn("--resume auto: skipping ", dir.string(), ": incomplete (no valid ",
+                util::kManifestFile, ")");
       continue;
     }
     const int64_t step = recorded_step(dir);
     if (step < 0) {
-      spdlog::warn("--resume auto: skipping {}: unreadable {}/state.json", dir.string(), kStateDir);
+      log::warn("--resume auto: skipping ", dir.string(), ": unreadable ", kStateDir,
+                "/state.json");
       continue;
     }
     candidates.emplace_back(step, is_final, dir);
@@ -186,7 +187,7 @@ fs::path latest_checkpoint(const fs::path& checkpoint_dir) {
   for (const auto& [step, is_final, dir] : candidates) {
     const std::string problem = checkpoint_problem(dir);
     if (problem.empty()) return dir;
-    spdlog::warn("--resume auto: skipping {}: {}", dir.string(), problem);
+    log::warn("--resume auto: skipping ", dir.string(), ": ", problem);
   }
   return {};
 }

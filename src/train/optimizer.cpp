@@ -1,22 +1,12 @@
 #include "bireco/train/optimizer.h"
 
-#include <type_traits>
-
 #include "bireco/util/error.h"
 
 namespace bireco::train {
 namespace {
 
-// The optimizer state map is keyed by a string on LibTorch 1.13 and by the TensorImpl pointer
-// on 2.x; deduce which from the map itself rather than from version macros.
-template <typename Map>
-typename Map::key_type state_key(const Map&, const torch::Tensor& p) {
-  if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
-    return c10::guts::to_string(p.unsafeGetTensorImpl());
-  } else {
-    return p.unsafeGetTensorImpl();
-  }
-}
+// LibTorch keys the optimizer state by the parameter's TensorImpl.
+void* state_key(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
 
 }  // namespace
 
@@ -54,7 +44,7 @@ model::NamedTensors optimizer_state_tensors(torch::optim::AdamW& optimizer, mode
   model::NamedTensors out;
   auto& state = optimizer.state();
   for (const auto& item : model->named_parameters()) {
-    auto found = state.find(state_key(state, item.value()));
+    auto found = state.find(state_key(item.value()));
     if (found == state.end()) continue;
     auto& s = static_cast<torch::optim::AdamWParamState&>(*found->second);
     out.emplace_back(item.key() + ".exp_avg", s.exp_avg());
@@ -85,7 +75,7 @@ void load_optimizer_state(torch::optim::AdamW& optimizer, model::Transformer& mo
     s->exp_avg(get(item.key() + ".exp_avg").to(p.options()).clone());
     s->exp_avg_sq(get(item.key() + ".exp_avg_sq").to(p.options()).clone());
     s->step(get(item.key() + ".step").item<int64_t>());
-    state[state_key(state, p)] = std::move(s);
+    state[state_key(p)] = std::move(s);
   }
 }
 

@@ -1,7 +1,5 @@
 #include "bireco/train/run_stage.h"
 
-#include <spdlog/spdlog.h>
-
 #include <filesystem>
 
 #include "bireco/config/load.h"
@@ -10,6 +8,7 @@
 #include "bireco/train/trainer.h"
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
+#include "bireco/util/log.h"
 
 namespace bireco::train {
 namespace fs = std::filesystem;
@@ -28,8 +27,8 @@ bool run_stage(const config::PlannedStage& stage, const std::string& resume) {
   // temporary file).
   if (dist::read_environment().rank == 0) {
     write_resolved_config(stage);
-    spdlog::info("stage '{}' writes under {}", stage.name,
-                 fs::absolute(stage.config.checkpoint.dir).lexically_normal().string());
+    log::info("stage '", stage.name, "' writes under ",
+              fs::absolute(stage.config.checkpoint.dir).lexically_normal().string());
   }
   // The checkpoint is verified against its manifest before anything is built (a bad one stops
   // the run at once). Cost: the folder is read once more than loading it needs (page-cached).
@@ -38,8 +37,8 @@ bool run_stage(const config::PlannedStage& stage, const std::string& resume) {
     // The newest checkpoint that verifies; incomplete and corrupted ones are skipped (warned).
     from = latest_checkpoint(stage.config.checkpoint.dir);
     if (from.empty())
-      spdlog::info("--resume auto: no complete checkpoint in {}: starting at step 0",
-                   stage.config.checkpoint.dir);
+      log::info("--resume auto: no complete checkpoint in ", stage.config.checkpoint.dir,
+                ": starting at step 0");
   } else if (resume != "none" && !resume.empty()) {
     const std::string problem = checkpoint_problem(resume);
     if (!problem.empty()) throw Error("--resume " + resume + ": " + problem);

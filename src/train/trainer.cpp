@@ -1,7 +1,5 @@
 #include "bireco/train/trainer.h"
 
-#include <spdlog/spdlog.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -21,6 +19,7 @@
 #include "bireco/train/stop_signal.h"
 #include "bireco/util/compat.h"
 #include "bireco/util/error.h"
+#include "bireco/util/log.h"
 #include "bireco/util/metrics.h"
 #include "bireco/util/progress.h"
 
@@ -201,8 +200,8 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
 void Trainer::count_skip(const std::string& what, double value) {
   ++consecutive_skips_;
   const std::string last = what + "=" + std::to_string(value) + " at step " + std::to_string(step_ + 1);
-  spdlog::warn("step {}: non-finite {} ({}): optimizer step skipped, weights unchanged ({} in a row)", step_ + 1,
-               what, value, consecutive_skips_);
+  log::warn("step ", step_ + 1, ": non-finite ", what, " (", value,
+            "): optimizer step skipped, weights unchanged (", consecutive_skips_, " in a row)");
   const int64_t limit = config_.train.max_skipped_steps;
   if (limit > 0 && consecutive_skips_ > limit) {
     const fs::path good = latest_checkpoint(config_.checkpoint.dir);
@@ -279,7 +278,7 @@ void Trainer::resume_from(const fs::path& dir) {
   sampler_->restore(state.sampler);
   step_ = state.step;
   consecutive_skips_ = state.consecutive_skips;
-  spdlog::info("resumed from {} at step {}", dir.string(), step_);
+  log::info("resumed from ", dir.string(), " at step ", step_);
 }
 
 bool Trainer::train() {
@@ -293,10 +292,10 @@ bool Trainer::train() {
     dist::barrier(group_.get());
     if (final_missing) {
       save_checkpoint(out_dir / "final");
-      if (dist::is_main(group_.get())) spdlog::info("saved {}", (out_dir / "final").string());
+      if (dist::is_main(group_.get())) log::info("saved ", (out_dir / "final").string());
       return true;
     }
-    spdlog::info("nothing to do: step {} of {} already reached", step_, total);
+    log::info("nothing to do: step ", step_, " of ", total, " already reached");
     return true;
   }
   const bool main = dist::is_main(group_.get());
@@ -333,15 +332,16 @@ bool Trainer::train() {
     }
     if (stop) {
       progress.finish();
-      spdlog::info("received {}: saved {}, exiting; resume with --resume auto",
-                   stop_signal_ > 0 ? signal_name(stop_signal_) : "a stop signal (on another rank)",
-                   (out_dir / ("step-" + std::to_string(step_))).string());
+      log::info("received ",
+                stop_signal_ > 0 ? signal_name(stop_signal_) : "a stop signal (on another rank)",
+                ": saved ", (out_dir / ("step-" + std::to_string(step_))).string(),
+                ", exiting; resume with --resume auto");
       return false;
     }
   }
   progress.finish();
   save_checkpoint(out_dir / "final");
-  if (main) spdlog::info("saved {}", (out_dir / "final").string());
+  if (main) log::info("saved ", (out_dir / "final").string());
   return true;
 }
 

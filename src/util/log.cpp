@@ -1,13 +1,13 @@
 #include "bireco/util/log.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "bireco/util/error.h"
 
 namespace bireco::log {
 namespace {
 int g_rank = 0;
-}
 
 spdlog::level::level_enum parse_level(const std::string& name) {
   auto level = spdlog::level::from_str(name);
@@ -19,6 +19,11 @@ spdlog::level::level_enum parse_level(const std::string& name) {
   return level;
 }
 
+}  // namespace
+
+void write_info(const std::string& line) { spdlog::info(line); }
+void write_warn(const std::string& line) { spdlog::warn(line); }
+
 void init(const Options& options) {
   g_rank = options.rank;
   auto logger = std::make_shared<spdlog::logger>(
@@ -27,9 +32,9 @@ void init(const Options& options) {
   // must never be invisible.
   const bool speaks = options.rank == 0 || options.all_ranks;
   logger->set_level(speaks ? parse_level(options.level) : spdlog::level::warn);
-  const std::string rank_tag =
-      (options.all_ranks || options.rank != 0) ? "[rank " + std::to_string(options.rank) + "] "
-                                               : "";
+  const std::string rank_tag = (options.all_ranks || options.rank != 0)
+                                   ? "[rank " + std::to_string(options.rank) + "] "
+                                   : "";
   logger->set_pattern("%Y-%m-%d %H:%M:%S %^%l%$ " + rank_tag + "%v");
   spdlog::set_default_logger(logger);
 }

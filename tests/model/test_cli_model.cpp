@@ -1,8 +1,9 @@
-// `bireco forward` and `bireco info` run as the built binary on the hf-parity fixture models.
+// `bireco forward` and `bireco info` run as the built binary (on the hf-parity fixture models).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "bireco/util/compat.h"
 #include "model_test_util.h"
 
 namespace bireco::model {
@@ -54,6 +55,21 @@ TEST(CliInfo, ReportsArchitectureAndParameterCounts) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find(std::to_string(total) + " total, " + std::to_string(2 * 2 * (128 + 96)) + " trainable"),
             std::string::npos)
+      << r.output;
+}
+
+// The one CUDA-enabled binary says what it was built against and what this machine offers:
+// the test suite runs where no GPU or driver exists, so CUDA must read as unavailable there
+// (and available wherever torch itself sees a device).
+TEST(CliInfo, DescribesTheBuildAndWhetherCudaIsAvailable) {
+  const auto r = bireco::test::run_command(bireco::test::bireco_binary().string() + " info");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("libtorch         " + compat::torch_version()), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("c10d backends    gloo"), std::string::npos) << r.output;
+  EXPECT_NE(
+      r.output.find(torch::cuda::is_available() ? "cuda available   yes" : "cuda available   no"),
+      std::string::npos)
       << r.output;
 }
 

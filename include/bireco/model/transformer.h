@@ -53,9 +53,20 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 
 // What every layer of one forward pass shares.
 struct AttentionInputs {
-  torch::Tensor cos, sin;  // [B, T, D]
-  torch::Tensor allowed;   // [B, 1, T, T] bool: query i may attend to key j
+  torch::Tensor cos, sin;        // [B, T, D]
+  torch::Tensor attention_mask;  // [B, T] on the model's device: 1 real, 0 padding
+  bool bidirectional = false;
+  int64_t window = 0;  // sliding window (0: none)
+  // The visibility as a mask tensor [B, 1, T, T] (query i may attend to key j), built only
+  // where padding or the window hides keys. Undefined when the pattern is plain causal (or
+  // full, bidirectional): SDPA then runs mask-free with is_causal, so that its flash /
+  // memory-efficient kernels can run.
+  torch::Tensor allowed;
 };
+
+// `in`'s visibility as a mask tensor [B, 1, T, T]: `allowed`, or built from the attention
+// mask when `in` holds none (plain_attention always takes this explicit mask).
+torch::Tensor visibility(const AttentionInputs& in);
 
 // Plain attention: softmax(q k^T / sqrt(D) masked) v in float32; the reference for SDPA.
 // q [B, H, T, D], k/v [B, K, T, D] -> [B, H, T, D]; query head h reads kv head h / (H / K).
@@ -66,7 +77,7 @@ struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const AttentionInputs& in);
   int64_t num_heads, num_kv_heads, head_dim;
-  bool use_sdpa = true;  // where LibTorch has it (compat::attention)
+  bool use_sdpa = true;  // false: plain_attention, the reference SDPA is tested against
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
 };
@@ -108,6 +119,10 @@ struct TransformerImpl : torch::nn::Module {
                                    const torch::Tensor& position_ids = {});
   TransformerOutput forward(const torch::Tensor& ids, const torch::Tensor& attention_mask,
                             bool output_hidden_states = false);
+  // What every layer of forward_embeds(embeds, attention_mask, position_ids) shares: rotary
+  // tables and the visibility (a mask tensor only where padding or a window hides keys).
+  AttentionInputs attention_inputs(const torch::Tensor& embeds, const torch::Tensor& attention_mask,
+                                   const torch::Tensor& position_ids = {});
   // Hidden states [N, C] -> logits [N, V] (callers chunk N).
   torch::Tensor lm_head(const torch::Tensor& hidden);
 

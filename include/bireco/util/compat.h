@@ -1,5 +1,6 @@
-// The one place that knows which LibTorch bireco is built against (Debian's 1.13 on CPU,
-// a pip torch 2.x with CUDA on GPU). Nothing else tests TORCH_VERSION_*.
+// The one place that knows which LibTorch bireco is built against: the one inside the pip
+// `torch` wheel (2.x, CUDA-enabled; the same binary runs on CPU). Nothing else tests
+// TORCH_VERSION_*.
 #pragma once
 
 #include <ATen/autocast_mode.h>
@@ -8,42 +9,26 @@
 
 namespace bireco::compat {
 
-constexpr int kTorchMajor = TORCH_VERSION_MAJOR;
-constexpr int kTorchMinor = TORCH_VERSION_MINOR;
+// The oldest LibTorch bireco builds against (CMakeLists.txt asks find_package for it too):
+// 2.7 is the first release whose pip wheels use the C++11 std::string ABI that Debian's
+// spdlog, yaml-cpp and GoogleTest are built with; it also has SDPA's enable_gqa (2.5) and the
+// per-device autocast API (2.4) used below.
+static_assert(TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 7),
+              "bireco needs LibTorch 2.7 or newer (the pip torch wheel's; scripts/lib/deps.sh)");
 
-// scaled_dot_product_attention (flash / memory-efficient kernels) arrived in 2.0.
-constexpr bool kHasSdpa = TORCH_VERSION_MAJOR >= 2;
-
-// "1.13.1"-style version string of the LibTorch we were compiled against.
+// "2.11.0"-style version of the LibTorch we were compiled against.
 inline std::string torch_version() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
          std::to_string(TORCH_VERSION_PATCH);
 }
 
-// Whether this build can run on CUDA at all (Debian's build cannot).
+// Whether a CUDA device can be used now: false on a machine without a GPU or driver, where
+// the same CUDA-enabled binary trains on CPU.
 inline bool cuda_available() { return torch::cuda::is_available(); }
 
-// Scaled dot-product attention through LibTorch's fused kernels where it has them (2.x).
-// q [B, H, T, D], k/v [B, H, T, D], allowed [B, 1, T, T] bool (true = may attend).
-// Returns an undefined tensor on 1.13: the caller then runs its plain implementation.
-inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& allowed) {
-#if TORCH_VERSION_MAJOR >= 2
-  return at::scaled_dot_product_attention(q, k, v, allowed);
-#else
-  (void)q, (void)k, (void)v, (void)allowed;
-  return {};
-#endif
-}
-
 // --- autocast (train.precision bf16-mixed) -------------------------------------------------
-// 1.13 has one function per device (set_cpu_enabled / set_enabled for CUDA, ...); 2.4 made
-// them take the device type (set_autocast_enabled(kCPU, ...)) and deprecated the old ones.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-#define BIRECO_AUTOCAST_BY_DEVICE 1
-#else
-#define BIRECO_AUTOCAST_BY_DEVICE 0
-#endif
+// Through the per-device API of 2.4+ (set_autocast_enabled(kCPU, ...)), which replaced one
+// function per device.
 
 // The thread's autocast settings, for CPU and CUDA, as torch.utils.checkpoint records them
 // so that a recomputation runs exactly as the original forward did.
@@ -62,33 +47,19 @@ struct AutocastState {
 
 inline AutocastState autocast_state() {
   AutocastState s;
-#if BIRECO_AUTOCAST_BY_DEVICE
   s.cpu = at::autocast::is_autocast_enabled(at::kCPU);
   s.cpu_dtype = at::autocast::get_autocast_dtype(at::kCPU);
   s.cuda = at::autocast::is_autocast_enabled(at::kCUDA);
   s.cuda_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
-#else
-  s.cpu = at::autocast::is_cpu_enabled();
-  s.cpu_dtype = at::autocast::get_autocast_cpu_dtype();
-  s.cuda = at::autocast::is_enabled();
-  s.cuda_dtype = at::autocast::get_autocast_gpu_dtype();
-#endif
   s.cache = at::autocast::is_autocast_cache_enabled();
   return s;
 }
 
 inline void set_autocast_state(const AutocastState& s) {
-#if BIRECO_AUTOCAST_BY_DEVICE
   at::autocast::set_autocast_enabled(at::kCPU, s.cpu);
   at::autocast::set_autocast_dtype(at::kCPU, s.cpu_dtype);
   at::autocast::set_autocast_enabled(at::kCUDA, s.cuda);
   at::autocast::set_autocast_dtype(at::kCUDA, s.cuda_dtype);
-#else
-  at::autocast::set_cpu_enabled(s.cpu);
-  at::autocast::set_autocast_cpu_dtype(s.cpu_dtype);
-  at::autocast::set_enabled(s.cuda);
-  at::autocast::set_autocast_gpu_dtype(s.cuda_dtype);
-#endif
   at::autocast::set_autocast_cache_enabled(s.cache);
 }
 
@@ -103,7 +74,8 @@ class AutocastGuard {
   }
   // Autocast on `device`'s type (CPU or CUDA) switched on or off, to `dtype`; the other
   // device's settings are kept.
-  AutocastGuard(const torch::Device& device, bool enabled, torch::ScalarType dtype = torch::kBFloat16)
+  AutocastGuard(const torch::Device& device, bool enabled,
+                torch::ScalarType dtype = torch::kBFloat16)
       : AutocastGuard(with_device(autocast_state(), device, enabled, dtype)) {}
   ~AutocastGuard() {
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
@@ -144,8 +116,8 @@ class ProcessGroup;
 class Backend;
 }  // namespace c10d
 
-// USE_C10D_NCCL is what c10d's own headers test; a CUDA build of bireco defines it (with
-// NCCL's include folder) to get ProcessGroupNCCL. Debian's CPU LibTorch has no NCCL.
+// USE_C10D_NCCL is what c10d's own headers test; cmake/torch_backends.cmake defines it (with the
+// include folder of the wheel's own nvidia-nccl package) when the LibTorch found is CUDA-enabled.
 #ifdef USE_C10D_NCCL
 #define BIRECO_HAS_NCCL 1
 #else
@@ -156,13 +128,9 @@ namespace bireco::compat {
 
 constexpr bool kHasNccl = BIRECO_HAS_NCCL;
 
-// The class that owns the collectives (allreduce, allgather, broadcast, barrier): 2.x split
-// ProcessGroup into a dispatching ProcessGroup and per-backend `Backend`s
-// (ProcessGroupGloo/NCCL derive from Backend); in 1.13 they derive from ProcessGroup.
-#if TORCH_VERSION_MAJOR >= 2
+// The class that owns the collectives (allreduce, allgather, broadcast, barrier): 2.x splits
+// ProcessGroup into a dispatching ProcessGroup and per-backend `Backend`s, from which
+// ProcessGroupGloo and ProcessGroupNCCL derive.
 using C10dCollectives = c10d::Backend;
-#else
-using C10dCollectives = c10d::ProcessGroup;
-#endif
 
 }  // namespace bireco::compat
