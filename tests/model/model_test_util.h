@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "bireco/model/load.h"
 #include "bireco/model/safetensors.h"
@@ -27,6 +28,13 @@ inline Transformer load_fixture_model(const std::string& arch) {
 
 inline std::map<std::string, torch::Tensor> fixtures(const std::string& arch) {
   return read_safetensors(fixture_dir(arch) / "fixtures.safetensors");
+}
+
+// The devices that device-taking suites run on: the CPU, and CUDA where this machine has a
+// device (the same binary runs both; scripts/gpu_check.sh runs the suite on the GPU machine).
+inline std::vector<std::string> test_devices() {
+  if (torch::cuda::is_available()) return {"cpu", "cuda"};
+  return {"cpu"};
 }
 
 // max |a - b| over entries where mask (broadcast from [B, T]) is 1.
