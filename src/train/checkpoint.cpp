@@ -1,6 +1,7 @@
 #include "bireco/train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -200,7 +201,19 @@ void prune_checkpoints(const fs::path& checkpoint_dir, int64_t keep) {
     if (step >= 0 && is_complete_checkpoint(entry.path())) steps.emplace_back(step, entry.path());
   }
   std::sort(steps.rbegin(), steps.rend());
-  for (size_t i = static_cast<size_t>(keep); i < steps.size(); ++i) remove_all_or_throw(steps[i].second);
+  for (size_t i = static_cast<size_t>(keep); i < steps.size(); ++i) {
+    // Renamed out of the way first (atomically), then removed: a process killed during the
+    // removal leaves a stale temporary that the next save removes, never a step-N folder that
+    // still has its manifest but lost some of its files.
+    const fs::path& dir = steps[i].second;
+    const fs::path retired = dir.string() + ".old-" + std::to_string(::getpid());
+    std::error_code ec;
+    fs::rename(dir, retired, ec);
+    if (ec)
+      throw Error("cannot rename " + dir.string() + " to " + retired.string() + ": " +
+                  ec.message());
+    remove_all_or_throw(retired);
+  }
 }
 
 }  // namespace bireco::train
