@@ -88,21 +88,5 @@ TEST(TokenizeCli, RealTokenizers) {
   EXPECT_EQ(r.output.substr(0, 27), "{\"ids\":[1,15043,3186]}\n{\"id") << r.output;
 }
 
-TEST(TokenizeCli, MissingSentencePieceShimIsAClearError) {
-  BIRECO_REQUIRE_SHARED("realdata/tokenizers");
-  TempDir tmp;
-  write_file(tmp / "texts.jsonl", "{\"text\": \"Hello\"}\n");
-  const auto r = run_command("BIRECO_SENTENCEPIECE_SHIM=/nonexistent/libbireco_sentencepiece.so " +
-                             bireco("tokenize --tokenizer " +
-                                    (shared_dir() / "realdata/tokenizers/llama2-sp").string() +
-                                    " --input " + (tmp / "texts.jsonl").string()));
-  EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.output.find("error: cannot load the SentencePiece shim libbireco_sentencepiece.so"),
-            std::string::npos)
-      << r.output;
-  EXPECT_NE(r.output.find("/nonexistent/libbireco_sentencepiece.so (absent)"), std::string::npos)
-      << r.output;
-}
-
 }  // namespace
 }  // namespace bireco::test

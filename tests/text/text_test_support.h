@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "bireco/text/sentencepiece_library.h"
 #include "bireco/text/tokenizer.h"
 #include "test_support.h"
 
@@ -26,14 +25,6 @@ inline const text::Tokenizer& real_tokenizer(const std::string& relative) {
   auto& slot = cache[relative];
   if (!slot) slot = text::Tokenizer::load(realdata() / "tokenizers" / relative);
   return *slot;
-}
-
-// True when realdata/tokenizers/<relative> is read from a tokenizer.model (a .model file, or
-// a folder without tokenizer.json), i.e. through the SentencePiece shim.
-inline bool is_sentencepiece_model(const std::string& relative) {
-  const auto path = realdata() / "tokenizers" / relative;
-  return path.extension() == ".model" ||
-         (std::filesystem::is_directory(path) && !std::filesystem::exists(path / "tokenizer.json"));
 }
 
 struct Reference {
@@ -82,22 +73,3 @@ inline std::string ids_to_string(const std::vector<int32_t>& ids) {
 }
 
 }  // namespace bireco::test
-
-// Skips the rest of a test (placed before its first tokenizer.model use) in a build that
-// cannot load the SentencePiece shim: ASan refuses its RTLD_DEEPBIND dlopen
-// (text/sentencepiece_library.h). The normal build runs these checks.
-#define BIRECO_REQUIRE_SENTENCEPIECE()                                                      \
-  do {                                                                                      \
-    if (!::bireco::text::SentencePieceLibrary::kLoadable) {                                 \
-      GTEST_SKIP() << "reads a tokenizer.model: the SentencePiece shim cannot be dlopen()ed " \
-                      "(RTLD_DEEPBIND) under AddressSanitizer; the normal build tests it";  \
-    }                                                                                       \
-  } while (0)
-
-// The same, only when the realdata tokenizer `relative` is a tokenizer.model.
-#define BIRECO_REQUIRE_SENTENCEPIECE_FOR(relative)                        \
-  do {                                                                    \
-    if (::bireco::test::is_sentencepiece_model(relative)) {               \
-      BIRECO_REQUIRE_SENTENCEPIECE();                                     \
-    }                                                                     \
-  } while (0)

@@ -1,5 +1,5 @@
-// A SentencePiece .model file through libbireco_sentencepiece.so: plain `encode` (special
-// tokens written in the text stay text, as in SentencePiece), the model's own BOS/EOS/pad.
+// A SentencePiece .model file through libsentencepiece: plain `encode` (special tokens written
+// in the text stay text, as in SentencePiece), the model's own BOS/EOS/pad.
 #pragma once
 
 #include <filesystem>
@@ -10,15 +10,15 @@
 
 #include "bireco/text/tokenizer.h"
 
-struct bireco_spm;
+namespace sentencepiece {
+class SentencePieceProcessor;
+}
 
 namespace bireco::text {
 
-struct SentencePieceLibrary;
-
 class SentencePieceTokenizer : public Tokenizer {
  public:
-  // Throws bireco::Error naming the file when it does not load (or the shim is missing).
+  // Throws bireco::Error naming the file when it does not load.
   explicit SentencePieceTokenizer(const std::filesystem::path& model_file);
   ~SentencePieceTokenizer() override;
   SentencePieceTokenizer(const SentencePieceTokenizer&) = delete;
@@ -39,8 +39,7 @@ class SentencePieceTokenizer : public Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const override;
 
  private:
-  const SentencePieceLibrary& lib_;
-  bireco_spm* model_ = nullptr;
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
   int64_t vocab_size_ = 0;
   std::optional<int32_t> bos_, eos_, pad_;
   std::unordered_map<std::string, int32_t> piece_to_id_;
