@@ -25,45 +25,61 @@ using model::test_util::load_fixture_model;
 
 const torch::Device kCpu(torch::kCPU);
 
-torch::ScalarType matmul_dtype() {
-  return torch::matmul(torch::ones({2, 2}), torch::ones({2, 2})).scalar_type();
+torch::ScalarType matmul_dtype(const torch::Device& device = kCpu) {
+  const auto one = torch::ones({2, 2}, torch::TensorOptions().device(device));
+  return torch::matmul(one, one).scalar_type();
 }
 
-TEST(AutocastGuard, CastsMatmulToBf16AndRestoresTheStateItFound) {
+// Whether autocast is on for `device`'s type (CPU or CUDA).
+bool autocast_on(const torch::Device& device) {
+  const auto s = compat::autocast_state();
+  return device.is_cuda() ? s.cuda : s.cpu;
+}
+
+// On each test device: the CPU, and CUDA where there is one (the per-device autocast API).
+class AutocastGuardOn : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AutocastGuardOn, CastsMatmulToBf16AndRestoresTheStateItFound) {
+  const torch::Device device(GetParam());
   const auto before = compat::autocast_state();
-  ASSERT_FALSE(before.cpu);
-  EXPECT_EQ(matmul_dtype(), torch::kFloat32);
+  ASSERT_FALSE(autocast_on(device));
+  EXPECT_EQ(matmul_dtype(device), torch::kFloat32);
   {
-    compat::AutocastGuard on(kCpu, true);
-    EXPECT_TRUE(compat::autocast_state().cpu);
-    EXPECT_EQ(matmul_dtype(), torch::kBFloat16);
+    compat::AutocastGuard on(device, true);
+    EXPECT_TRUE(autocast_on(device));
+    EXPECT_EQ(matmul_dtype(device), torch::kBFloat16);
     {
-      compat::AutocastGuard off(kCpu, false);  // disables inside an enabled scope
-      EXPECT_EQ(matmul_dtype(), torch::kFloat32);
+      compat::AutocastGuard off(device, false);  // disables inside an enabled scope
+      EXPECT_EQ(matmul_dtype(device), torch::kFloat32);
       {
-        compat::AutocastGuard again(kCpu, true);
-        EXPECT_EQ(matmul_dtype(), torch::kBFloat16);
+        compat::AutocastGuard again(device, true);
+        EXPECT_EQ(matmul_dtype(device), torch::kBFloat16);
       }
-      EXPECT_EQ(matmul_dtype(), torch::kFloat32);
+      EXPECT_EQ(matmul_dtype(device), torch::kFloat32);
     }
-    EXPECT_EQ(matmul_dtype(), torch::kBFloat16);
+    EXPECT_EQ(matmul_dtype(device), torch::kBFloat16);
     {
       auto captured = compat::autocast_state_without_cache();  // as checkpointing captures it
-      EXPECT_TRUE(captured.cpu);
+      EXPECT_TRUE(device.is_cuda() ? captured.cuda : captured.cpu);
       EXPECT_FALSE(captured.cache);
       compat::AutocastGuard replay(captured);
       EXPECT_FALSE(compat::autocast_state().cache);
-      EXPECT_EQ(matmul_dtype(), torch::kBFloat16);
+      EXPECT_EQ(matmul_dtype(device), torch::kBFloat16);
     }
     EXPECT_EQ(compat::autocast_state().cache, before.cache);
   }
   const auto after = compat::autocast_state();
-  EXPECT_FALSE(after.cpu);
+  EXPECT_EQ(after.cpu, before.cpu);
   EXPECT_EQ(after.cpu_dtype, before.cpu_dtype);
   EXPECT_EQ(after.cuda, before.cuda);
+  EXPECT_EQ(after.cuda_dtype, before.cuda_dtype);
   EXPECT_EQ(after.cache, before.cache);
-  EXPECT_EQ(matmul_dtype(), torch::kFloat32);
+  EXPECT_FALSE(autocast_on(device));
+  EXPECT_EQ(matmul_dtype(device), torch::kFloat32);
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, AutocastGuardOn,
+                         ::testing::ValuesIn(model::test_util::test_devices()));
 
 TEST(ResolvePrecision, AutoIsFp32OnCpuAndBf16MixedOnCudaAndUnknownValuesAreNamed) {
   EXPECT_EQ(resolve_precision("auto", kCpu), "fp32");
