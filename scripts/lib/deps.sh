@@ -8,7 +8,7 @@
 # torch 2.11.0's default Linux wheel is built for CUDA 13.0, like the toolkit of the project's
 # machines, and is the torch of the lent GPU machine (2.11.0+cu130): one recipe for both.
 # Its CUDA libraries, cuDNN and NCCL come as the wheel's pinned nvidia-* dependencies.
-BIRECO_TORCH_VERSION=2.11.0
+BIRECO_TORCH_PIN=2.11.0
 # The oldest torch bireco builds against (also in CMakeLists.txt and util/compat.h): 2.7's
 # pip wheels are the first built with the C++11 std::string ABI of Debian's libraries.
 BIRECO_TORCH_MIN=2.7
@@ -88,23 +88,23 @@ bireco_install_torch() {
   if [ -z "$toolkit" ]; then
     cat >&2 <<EOF
 bireco: no CUDA toolkit found (nvcc is neither on PATH nor in /usr/local/cuda/bin).
-  The pinned torch $BIRECO_TORCH_VERSION wheel is CUDA-enabled, and its CMake config compiles
+  The pinned torch $BIRECO_TORCH_PIN wheel is CUDA-enabled, and its CMake config compiles
   against the CUDA 13.0 toolkit: install it (nvcc, cudart, cuBLAS, cuDNN and NCCL headers,
   e.g. NVIDIA's cuda-toolkit-13-0 package) and put nvcc on PATH, or point BIRECO_PYTHON at a
   python whose torch >= $BIRECO_TORCH_MIN matches the toolkit you have (a CPU-only torch needs none).
 EOF
     return 1
   fi
-  echo "bireco: installing torch $BIRECO_TORCH_VERSION (LibTorch, CUDA $toolkit) into $root/.venv"
+  echo "bireco: installing torch $BIRECO_TORCH_PIN (LibTorch, CUDA $toolkit) into $root/.venv"
   if [ ! -x "$root/.venv/bin/python" ]; then
     python3 -m venv "$root/.venv" || {
       echo "bireco: 'python3 -m venv' failed: install python3-venv (Debian) and retry" >&2
       return 1
     }
   fi
-  "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check "torch==$BIRECO_TORCH_VERSION"
+  "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check "torch==$BIRECO_TORCH_PIN"
   if ! bireco_torch_fits "$root/.venv/bin/python" "$toolkit"; then
-    echo "bireco: torch $BIRECO_TORCH_VERSION is built for CUDA" \
+    echo "bireco: torch $BIRECO_TORCH_PIN is built for CUDA" \
       "$("$root/.venv/bin/python" -c 'import torch; print(torch.version.cuda)' 2>&1) but the toolkit" \
       "here is CUDA $toolkit: install the toolkit of the wheel's CUDA" >&2
     return 1
