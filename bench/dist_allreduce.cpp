@@ -1,6 +1,6 @@
 // How much of a data-parallel step is gradient communication, at 1, 2 and 4 CPU (Gloo) ranks
 // on this machine, and what overlapping buckets with backward gains over the one-by-one
-// reference. The ranks are this executable started again through dist::launch.
+// reference. The ranks are this executable started again through distributed::launch.
 //   bench_dist_allreduce [--hidden 1024] [--layers 3] [--batch 32] [--steps 10] [--bucket-mb 4]
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -10,9 +10,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "bireco/dist/gradient_sync.h"
-#include "bireco/dist/group.h"
-#include "bireco/dist/launch.h"
+#include "bireco/distributed/gradient_sync.h"
+#include "bireco/distributed/group.h"
+#include "bireco/distributed/launch.h"
 #include "bireco/util/compat.h"
 
 using namespace bireco;
@@ -40,7 +40,7 @@ Args parse(int argc, char** argv) {
 
 // Milliseconds per step of forward + backward (+ the given sync), after one warm-up step.
 template <class Sync>
-double time_steps(torch::nn::Sequential& mlp, const Args& a, dist::Group* group, Sync&& sync) {
+double time_steps(torch::nn::Sequential& mlp, const Args& a, distributed::Group* group, Sync&& sync) {
   auto x = torch::randn({a.batch, a.hidden});
   double total = 0;
   for (int64_t step = 0; step <= a.steps; ++step) {
@@ -57,11 +57,11 @@ double time_steps(torch::nn::Sequential& mlp, const Args& a, dist::Group* group,
 
 int worker(const Args& a) {
   torch::set_num_threads(1);
-  const auto env = dist::read_environment();
+  const auto env = distributed::read_environment();
   config::DistConfig config;
   config.backend = "gloo";
   config.timeout_s = 120;
-  auto group = dist::init(config, env);
+  auto group = distributed::init(config, env);
   torch::manual_seed(0);
   torch::nn::Sequential mlp;
   for (int64_t l = 0; l < a.layers; ++l) {
@@ -73,13 +73,13 @@ int worker(const Args& a) {
   const double local = time_steps(mlp, a, group.get(), [] {});
   double bucketed = local, reference = local;
   if (group) {
-    dist::broadcast_parameters(*group, mlp->parameters());
+    distributed::broadcast_parameters(*group, mlp->parameters());
     {
-      dist::GradientSync sync(*group, mlp->parameters(), a.bucket_mb);
+      distributed::GradientSync sync(*group, mlp->parameters(), a.bucket_mb);
       bucketed = time_steps(mlp, a, group.get(), [&] { sync.finish(); });
     }
     reference = time_steps(mlp, a, group.get(),
-                           [&] { dist::sync_gradients_reference(*group, mlp->parameters()); });
+                           [&] { distributed::sync_gradients_reference(*group, mlp->parameters()); });
   }
   if (env.rank == 0) {
     std::printf("| %5d | %8.2f M | %9.1f | %12.1f | %12.1f | %9.0f %% | %10.2fx |\n", env.world_size,
@@ -109,12 +109,12 @@ int main(int argc, char** argv) {
   if (n <= 0) return 1;
   self[n] = '\0';
   for (int world : {1, 2, 4}) {
-    dist::LaunchOptions o;
+    distributed::LaunchOptions o;
     o.nproc_per_node = world;
     o.master_port = 29700 + world;
     o.command = {self};
     for (int i = 1; i < argc; ++i) o.command.push_back(argv[i]);
-    if (const int status = dist::launch(o); status != 0) return status;
+    if (const int status = distributed::launch(o); status != 0) return status;
   }
   std::printf("comm share = (bucketed - local) / bucketed; overlap gain = one-by-one / bucketed\n");
   return 0;

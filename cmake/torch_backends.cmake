@@ -4,7 +4,7 @@
 #
 # Gloo: the wheel ships ProcessGroupGloo.hpp but not the gloo headers it includes, so they
 # come from Debian's libgloo-dev (gloo 2022-05, older than the wheel's own gloo). That is
-# safe for the one use bireco makes of them (src/dist/group.cpp): it calls only functions
+# safe for the one use bireco makes of them (src/distributed/group.cpp): it calls only functions
 # compiled into libtorch_cpu (the ProcessGroupGloo and Options constructors,
 # createDeviceFor*), holds gloo objects only through the shared_ptrs those return, and the
 # classes it allocates itself (ProcessGroupGloo::Options, ProcessGroupGloo) keep every gloo

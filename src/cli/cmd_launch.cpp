@@ -1,11 +1,11 @@
 // `bireco launch`: start N local training processes with torchrun-style variables
 #include "bireco/cli/command.h"
-#include "bireco/dist/launch.h"
+#include "bireco/distributed/launch.h"
 
 namespace bireco::cli {
 
 Command add_launch(CLI::App& app) {
-  auto o = std::make_shared<dist::LaunchOptions>();
+  auto o = std::make_shared<distributed::LaunchOptions>();
   auto* sub = app.add_subcommand("launch", "start N local training processes with torchrun-style variables");
   sub->add_option("--nproc-per-node", o->nproc_per_node, "processes on this node")
       ->capture_default_str();
@@ -19,7 +19,7 @@ Command add_launch(CLI::App& app) {
   sub->add_option("command", o->command,
                   "bireco arguments after --, e.g. -- train --config x (or a program path)")
       ->required();
-  return {sub, [o]() -> int { return dist::launch(*o); }};
+  return {sub, [o]() -> int { return distributed::launch(*o); }};
 }
 
 }  // namespace bireco::cli

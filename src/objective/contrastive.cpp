@@ -4,8 +4,8 @@
 
 #include <mutex>
 
-#include "bireco/dist/all_gather.h"
-#include "bireco/dist/group.h"
+#include "bireco/distributed/all_gather.h"
+#include "bireco/distributed/group.h"
 #include "bireco/objective/reconstruction.h"
 #include "bireco/util/compat.h"
 #include "bireco/util/error.h"
@@ -47,7 +47,7 @@ void set_generator_state(const torch::Tensor& state) {
   generator.set_state(state);
 }
 
-bool gathers(const ContrastiveOptions& options, dist::Group* group) {
+bool gathers(const ContrastiveOptions& options, distributed::Group* group) {
   return options.gather_across_ranks && group != nullptr && group->world_size() > 1;
 }
 
@@ -85,11 +85,11 @@ torch::Tensor similarity_scores(const torch::Tensor& a, const torch::Tensor& b, 
 }
 
 InfoNce info_nce(const torch::Tensor& q, const torch::Tensor& p, const torch::Tensor& n,
-                 const ContrastiveOptions& options, dist::Group* group) {
+                 const ContrastiveOptions& options, distributed::Group* group) {
   const int64_t rows = q.size(0);
   TORCH_CHECK(p.size(0) == rows, "info_nce: ", rows, " queries but ", p.size(0), " positives");
   const bool gather = gathers(options, group);
-  auto all = [&](const torch::Tensor& x) { return gather ? dist::all_gather_with_grad(*group, x) : x; };
+  auto all = [&](const torch::Tensor& x) { return gather ? distributed::all_gather_with_grad(*group, x) : x; };
   // Documents of every rank: [positives of rank 0..W-1, hard negatives of rank 0..W-1].
   auto positives = all(p);                                                  // (W*B, C)
   auto documents = n.defined() && n.size(0) > 0 ? torch::cat({positives, all(n)}, 0) : positives;

@@ -7,7 +7,7 @@
 
 namespace bireco::objective {
 
-std::unique_ptr<Objective> make_objective(const config::StageConfig& config, int64_t eos_id, dist::Group* group) {
+std::unique_ptr<Objective> make_objective(const config::StageConfig& config, int64_t eos_id, distributed::Group* group) {
   if (config.stage == "reconstruction") {
     if (eos_id < 0) throw Error("stage reconstruction: the tokenizer has no EOS token");
     return std::make_unique<Reconstruction>(reconstruction_options(config, eos_id));

@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "bireco/config/load.h"
-#include "bireco/dist/environment.h"
+#include "bireco/distributed/environment.h"
 #include "bireco/train/checkpoint.h"
 #include "bireco/train/trainer.h"
 #include "bireco/util/durable_file.h"
@@ -25,7 +25,7 @@ void write_resolved_config(const config::PlannedStage& stage) {
 bool run_stage(const config::PlannedStage& stage, const std::string& resume) {
   // Every rank resolves the same config; one writes it (several writers would race on the
   // temporary file).
-  if (dist::read_environment().rank == 0) {
+  if (distributed::read_environment().rank == 0) {
     write_resolved_config(stage);
     log::info("stage '", stage.name, "' writes under ",
               fs::absolute(stage.config.checkpoint.dir).lexically_normal().string());

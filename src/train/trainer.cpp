@@ -5,9 +5,9 @@
 #include <cstdlib>
 
 #include "bireco/config/load.h"
-#include "bireco/dist/environment.h"
-#include "bireco/dist/gradient_sync.h"
-#include "bireco/dist/group.h"
+#include "bireco/distributed/environment.h"
+#include "bireco/distributed/gradient_sync.h"
+#include "bireco/distributed/group.h"
 #include "bireco/model/hf_io.h"
 #include "bireco/model/load.h"
 #include "bireco/model/lora.h"
@@ -42,7 +42,7 @@ fs::path tokenizer_dir(const config::StageConfig& config) {
 
 Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
   const auto& c = config_;
-  group_ = dist::init(c.dist, dist::read_environment());  // null for one process
+  group_ = distributed::init(c.dist, distributed::read_environment());  // null for one process
   if (c.train.batch_size <= 0) throw Error("train.batch_size: must be positive");
   if (c.train.grad_accum <= 0) throw Error("train.grad_accum: must be positive");
   torch::manual_seed(static_cast<uint64_t>(c.train.seed));
@@ -82,8 +82,8 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
     if (p.requires_grad()) parameters_.push_back(p);
   optimizer_ = make_adamw(model_, c.optim);
   if (group_) {
-    dist::broadcast_parameters(*group_, model_->parameters());
-    sync_ = std::make_unique<dist::GradientSync>(*group_, parameters_, c.dist.bucket_mb);
+    distributed::broadcast_parameters(*group_, model_->parameters());
+    sync_ = std::make_unique<distributed::GradientSync>(*group_, parameters_, c.dist.bucket_mb);
   }
 }
 
@@ -166,7 +166,7 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
   }
   if (sync_) {
     sync_->finish();
-    if (backward_in_objective) dist::sync_gradients_reference(*group_, parameters_);
+    if (backward_in_objective) distributed::sync_gradients_reference(*group_, parameters_);
     // The all-reduce averages, but each rank's loss is already its share of the global
     // batch's loss: the gradient of one process holding the whole batch is the sum.
     torch::NoGradGuard no_grad;
@@ -234,7 +234,7 @@ void Trainer::save_checkpoint(const fs::path& dir) {
   // ahead (or exits) before the checkpoint is complete. A failed write (disk full) is shared
   // through the wait: every rank stops with the error instead of the others hanging.
   std::string failure;
-  if (dist::is_main(group_.get())) {
+  if (distributed::is_main(group_.get())) {
     try {
       if (lora) {
         auto merged = merged_copy(model_, config_.model.lora);
@@ -289,16 +289,16 @@ bool Trainer::train() {
     // Resumed from step-<total>/ of a run stopped before final/ was written: write it now
     // (every rank looks before rank 0 may write, so that all take the same branch).
     const bool final_missing = !is_complete_checkpoint(out_dir / "final");
-    dist::barrier(group_.get());
+    distributed::barrier(group_.get());
     if (final_missing) {
       save_checkpoint(out_dir / "final");
-      if (dist::is_main(group_.get())) log::info("saved ", (out_dir / "final").string());
+      if (distributed::is_main(group_.get())) log::info("saved ", (out_dir / "final").string());
       return true;
     }
     log::info("nothing to do: step ", step_, " of ", total, " already reached");
     return true;
   }
-  const bool main = dist::is_main(group_.get());
+  const bool main = distributed::is_main(group_.get());
   util::MetricsWriter metrics = main ? util::MetricsWriter(out_dir) : util::MetricsWriter();
   util::Progress progress(total, "step");
   const int64_t log_every = std::max<int64_t>(1, config_.train.log_every);

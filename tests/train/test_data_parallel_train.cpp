@@ -5,7 +5,7 @@
 
 #include "bireco/config/stage_config.h"
 #include "bireco/model/load.h"
-#include "dist/dist_test_support.h"
+#include "distributed/dist_test_support.h"
 #include "test_support.h"
 
 namespace bireco::train {

@@ -12,7 +12,7 @@
 #include "bireco/model/safetensors.h"
 #include "bireco/train/checkpoint.h"
 #include "bireco/train/trainer.h"
-#include "dist/dist_test_support.h"
+#include "distributed/dist_test_support.h"
 #include "test_support.h"
 #include "tiny_run.h"
 

@@ -5,7 +5,7 @@
 
 #include "bireco/objective/objective.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 class Group;
 }
 
@@ -38,11 +38,11 @@ struct InfoNce {
 // of this rank alone. Query i's target is its own positive. With group == nullptr or one rank
 // no collective is touched.
 InfoNce info_nce(const torch::Tensor& q, const torch::Tensor& p, const torch::Tensor& n,
-                 const ContrastiveOptions& options, dist::Group* group);
+                 const ContrastiveOptions& options, distributed::Group* group);
 
 class Contrastive : public Objective {
  public:
-  explicit Contrastive(ContrastiveOptions options, dist::Group* group = nullptr)
+  explicit Contrastive(ContrastiveOptions options, distributed::Group* group = nullptr)
       : options_(std::move(options)), group_(group) {}
 
   // queries: the micro-batch's queries (what the loss averages over).
@@ -63,7 +63,7 @@ class Contrastive : public Objective {
   ObjectiveOutput compute_gradcache(model::Transformer& model, const data::Batch& batch, double total);
 
   ContrastiveOptions options_;
-  dist::Group* group_;
+  distributed::Group* group_;
 };
 
 }  // namespace bireco::objective

@@ -12,7 +12,7 @@
 #include "bireco/data/batch.h"
 #include "bireco/model/transformer.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 class Group;
 }
 
@@ -52,6 +52,6 @@ class Objective {
 // EOS (reconstruction ignores labels equal to it unless predict_eos). `group`: the data-parallel
 // group contrastive gathers its negatives over (nullptr: one process).
 std::unique_ptr<Objective> make_objective(const config::StageConfig& config, int64_t eos_id,
-                                          dist::Group* group = nullptr);
+                                          distributed::Group* group = nullptr);
 
 }  // namespace bireco::objective

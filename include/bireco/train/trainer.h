@@ -20,10 +20,10 @@
 #include "bireco/text/embedding_template.h"
 #include "bireco/text/tokenizer.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 class Group;
 class GradientSync;
-}  // namespace bireco::dist
+}  // namespace bireco::distributed
 
 namespace bireco::train {
 
@@ -50,7 +50,7 @@ class Trainer {
   // Seeds torch, loads tokenizer, model (model::load), datasets, sampler, objective, AdamW.
   // Under torchrun / SLURM / `bireco launch` (WORLD_SIZE > 1) it joins the process group:
   // rank 0's weights are broadcast, each rank reads its slice of every global batch, and
-  // gradients are averaged (dist::GradientSync); one process never touches c10d.
+  // gradients are averaged (distributed::GradientSync); one process never touches c10d.
   explicit Trainer(config::StageConfig config);
   ~Trainer();
 
@@ -104,8 +104,8 @@ class Trainer {
   std::unique_ptr<objective::Objective> objective_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<torch::Tensor> parameters_;  // those that require grad
-  std::unique_ptr<dist::Group> group_;      // null for one process
-  std::unique_ptr<dist::GradientSync> sync_;
+  std::unique_ptr<distributed::Group> group_;      // null for one process
+  std::unique_ptr<distributed::GradientSync> sync_;
   int64_t step_ = 0;
   int64_t consecutive_skips_ = 0;
   // After a step: the stop signal every rank agreed on (train/stop_signal.h): 0 none, the

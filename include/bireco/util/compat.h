@@ -110,7 +110,7 @@ inline AutocastState autocast_state_without_cache() {
 
 }  // namespace bireco::compat
 
-// --- c10d (used by dist/ only; forward declarations, so nothing else pays for c10d) ---------
+// --- c10d (used by distributed/ only; forward declarations, so nothing else pays for c10d) ---------
 namespace c10d {
 class ProcessGroup;
 class Backend;

@@ -1,14 +1,14 @@
-// dist::read_environment on fake environments: torchrun, SLURM, nothing, and the mistakes.
+// distributed::read_environment on fake environments: torchrun, SLURM, nothing, and the mistakes.
 #include <gtest/gtest.h>
 
-#include "bireco/dist/environment.h"
+#include "bireco/distributed/environment.h"
 #include "test_support.h"
 
 namespace bireco::test {
 namespace {
 
-using dist::first_slurm_host;
-using dist::read_environment;
+using distributed::first_slurm_host;
+using distributed::read_environment;
 using Vars = std::map<std::string, std::string>;
 
 TEST(DistEnvironment, NoVariablesIsOneProcess) {

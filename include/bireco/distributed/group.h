@@ -10,13 +10,13 @@
 #include <vector>
 
 #include "bireco/config/stage_config.h"
-#include "bireco/dist/environment.h"
+#include "bireco/distributed/environment.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 
 class Group {
  public:
-  struct Impl;  // c10d objects; src/dist/group_impl.h
+  struct Impl;  // c10d objects; src/distributed/group_impl.h
   explicit Group(std::unique_ptr<Impl> impl);
   ~Group();
   Group(const Group&) = delete;
@@ -61,4 +61,4 @@ inline void barrier(Group* group) {
 // Copies rank 0's parameter values to every rank (the start of data-parallel training).
 void broadcast_parameters(Group& group, const std::vector<torch::Tensor>& parameters);
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

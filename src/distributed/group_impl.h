@@ -1,4 +1,4 @@
-// The c10d objects behind dist::Group, shared by the dist/ sources only.
+// The c10d objects behind distributed::Group, shared by the distributed/ sources only.
 #pragma once
 
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
@@ -8,10 +8,10 @@
 #include <chrono>
 #include <string>
 
-#include "bireco/dist/group.h"
+#include "bireco/distributed/group.h"
 #include "bireco/util/compat.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 
 struct Group::Impl {
   Environment env;
@@ -27,4 +27,4 @@ struct Group::Impl {
   std::string where() const;
 };
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

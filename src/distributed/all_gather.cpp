@@ -1,10 +1,10 @@
-#include "bireco/dist/all_gather.h"
+#include "bireco/distributed/all_gather.h"
 
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include "group_impl.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 namespace {
 
 class AllGatherFunction : public torch::autograd::Function<AllGatherFunction> {
@@ -34,4 +34,4 @@ torch::Tensor all_gather_with_grad(Group& group, const torch::Tensor& x) {
   return AllGatherFunction::apply(x, &group);
 }
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

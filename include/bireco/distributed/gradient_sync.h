@@ -1,7 +1,7 @@
 // Data-parallel gradient averaging that overlaps communication with the backward pass.
 //
 // The trainer's use, per optimizer step:
-//   dist::GradientSync sync(group, parameters, config.dist.bucket_mb);  // once; after
+//   distributed::GradientSync sync(group, parameters, config.dist.bucket_mb);  // once; after
 //                                                                        // broadcast_parameters
 //   for each micro-step m of grad_accum:
 //     sync.set_enabled(m == grad_accum - 1);   // no_sync on accumulation micro-steps
@@ -9,7 +9,7 @@
 //   sync.finish();                             // wait, copy averaged gradients into .grad
 //   optimizer.step();
 // Several backward passes in one step (GradCache's chunks) are micro-steps too: only the last
-// one runs enabled. Checkpoint writing and logging stay on rank 0 (dist::is_main).
+// one runs enabled. Checkpoint writing and logging stay on rank 0 (distributed::is_main).
 #pragma once
 
 #include <torch/torch.h>
@@ -17,9 +17,9 @@
 #include <memory>
 #include <vector>
 
-#include "bireco/dist/group.h"
+#include "bireco/distributed/group.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 
 class GradientSync {
  public:
@@ -43,7 +43,7 @@ class GradientSync {
   size_t bucket_count() const;
   int64_t buckets_launched() const;  // all-reduces started since construction
 
-  struct State;  // buckets and per-step bookkeeping (src/dist/gradient_sync.cpp)
+  struct State;  // buckets and per-step bookkeeping (src/distributed/gradient_sync.cpp)
 
  private:
   std::unique_ptr<State> state_;
@@ -53,4 +53,4 @@ class GradientSync {
 // divide by the world size (undefined gradients count as zero).
 void sync_gradients_reference(Group& group, const std::vector<torch::Tensor>& parameters);
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

@@ -18,7 +18,7 @@
 //    .grad locally, and the synchronising step's hooks see the accumulated sum.
 // Cost of the shortcut: one extra copy of every gradient into and out of the buckets (DDP
 // avoids it by making .grad a view of the bucket).
-#include "bireco/dist/gradient_sync.h"
+#include "bireco/distributed/gradient_sync.h"
 
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
@@ -29,7 +29,7 @@
 #include "bireco/util/error.h"
 #include "group_impl.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 
 struct Bucket {
   std::vector<size_t> params;    // indices into State::params
@@ -212,4 +212,4 @@ void sync_gradients_reference(Group& group, const std::vector<torch::Tensor>& pa
   }
 }
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

@@ -1,6 +1,6 @@
 // The worker supervisor behind `bireco launch`: fork + exec, one poll loop over every
 // worker's stdout/stderr pipes and a self-pipe that carries signals.
-#include "bireco/dist/launch.h"
+#include "bireco/distributed/launch.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,7 +17,7 @@
 
 extern char** environ;
 
-namespace bireco::dist {
+namespace bireco::distributed {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -256,4 +256,4 @@ int launch(const LaunchOptions& o) {
   return first_failure;
 }
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

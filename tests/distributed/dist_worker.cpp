@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <thread>
 
-#include "bireco/dist/all_gather.h"
-#include "bireco/dist/gradient_sync.h"
-#include "bireco/dist/group.h"
+#include "bireco/distributed/all_gather.h"
+#include "bireco/distributed/gradient_sync.h"
+#include "bireco/distributed/group.h"
 #include "bireco/util/error.h"
 #include "tiny_mlp.h"
 
@@ -22,24 +22,24 @@ std::vector<torch::Tensor> grads_of(torch::nn::Sequential& mlp) {
   return detached(out);
 }
 
-std::vector<torch::Tensor> run(const std::string& scenario, dist::Group* group, int rank, int world) {
+std::vector<torch::Tensor> run(const std::string& scenario, distributed::Group* group, int rank, int world) {
   // ~100-byte buckets: the MLP's 3 trainable tensors (12, 192, 256 bytes, in backward order)
   // make 2 buckets, one of them holding 2 tensors.
   constexpr double kBucketMb = 0.0001;
   if (scenario == "rendezvous") {
     std::printf("rank %d of %d\n", rank, world);
-    dist::barrier(group);
+    distributed::barrier(group);
     return {torch::tensor({rank, world})};
   }
   if (scenario == "broadcast") {
     auto mlp = make_mlp(100 + rank);
-    dist::broadcast_parameters(*group, mlp->parameters());
+    distributed::broadcast_parameters(*group, mlp->parameters());
     return detached(mlp->parameters());
   }
   if (scenario == "grad_sync") {
     auto mlp = make_mlp(7);
     auto [x, y] = make_batch(1, 8);
-    dist::GradientSync sync(*group, mlp->parameters(), kBucketMb);
+    distributed::GradientSync sync(*group, mlp->parameters(), kBucketMb);
     mlp_loss(mlp, shard(x, rank, world), shard(y, rank, world)).backward();
     const auto local = grads_of(mlp);
     sync.finish();
@@ -48,7 +48,7 @@ std::vector<torch::Tensor> run(const std::string& scenario, dist::Group* group, 
     for (size_t i = 0; i < local.size(); ++i) {
       if (local[i].numel() > 0) mlp->parameters()[i].mutable_grad() = local[i].clone();
     }
-    dist::sync_gradients_reference(*group, mlp->parameters());
+    distributed::sync_gradients_reference(*group, mlp->parameters());
     for (const auto& g : grads_of(mlp)) out.push_back(g);
     out.push_back(torch::tensor({static_cast<int64_t>(sync.bucket_count()), sync.buckets_launched()}));
     return out;
@@ -58,7 +58,7 @@ std::vector<torch::Tensor> run(const std::string& scenario, dist::Group* group, 
     auto mlp = make_mlp(7);
     auto [x, y] = make_batch(2, 8);
     const auto xs = shard(x, rank, world), ys = shard(y, rank, world);
-    dist::GradientSync sync(*group, mlp->parameters(), kBucketMb);
+    distributed::GradientSync sync(*group, mlp->parameters(), kBucketMb);
     sync.set_enabled(false);
     (mlp_loss(mlp, shard(xs, 0, 2), shard(ys, 0, 2)) / 2).backward();
     sync.finish();  // nothing to do: no synchronised backward ran
@@ -73,17 +73,17 @@ std::vector<torch::Tensor> run(const std::string& scenario, dist::Group* group, 
   }
   if (scenario == "all_gather") {
     auto x = gather_input(rank).requires_grad_();
-    auto gathered = dist::all_gather_with_grad(*group, x);
+    auto gathered = distributed::all_gather_with_grad(*group, x);
     gather_loss(gathered, rank, world).backward();
     return {gathered.detach(), x.grad()};
   }
   if (scenario == "train") {
     // SGD on rank r's share of each batch; with one process the whole batch, no group.
     auto mlp = make_mlp(rank == 0 ? 7 : 99);  // rank 1 starts elsewhere: broadcast fixes it
-    std::unique_ptr<dist::GradientSync> sync;
+    std::unique_ptr<distributed::GradientSync> sync;
     if (group != nullptr) {
-      dist::broadcast_parameters(*group, mlp->parameters());
-      sync = std::make_unique<dist::GradientSync>(*group, mlp->parameters(), kBucketMb);
+      distributed::broadcast_parameters(*group, mlp->parameters());
+      sync = std::make_unique<distributed::GradientSync>(*group, mlp->parameters(), kBucketMb);
     }
     for (int step = 0; step < kTrainSteps; ++step) {
       auto [x, y] = make_batch(1000 + step, kTrainBatch);
@@ -102,7 +102,7 @@ std::vector<torch::Tensor> run(const std::string& scenario, dist::Group* group, 
     return params;
   }
   if (scenario == "dead_peer") {
-    dist::barrier(group);
+    distributed::barrier(group);
     if (rank == 1) std::raise(SIGKILL);  // dies without a word, mid-run
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     auto t = torch::ones({4});
@@ -124,9 +124,9 @@ int main(int argc, char** argv) {
     config::DistConfig config;
     config.backend = "gloo";
     if (argc > 3) config.timeout_s = std::stod(argv[3]);
-    const auto env = dist::read_environment();
+    const auto env = distributed::read_environment();
     torch::set_num_threads(1);
-    auto group = dist::init(config, env);
+    auto group = distributed::init(config, env);
     const auto result = run(scenario, group.get(), env.rank, env.world_size);
     torch::save(result, out_dir + "/" + scenario + "_rank" + std::to_string(env.rank) + ".pt");
     std::fflush(stdout);

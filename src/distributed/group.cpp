@@ -1,5 +1,5 @@
 // Rendezvous (TCPStore), the Gloo / NCCL group, and the plain collectives.
-#include "bireco/dist/group.h"
+#include "bireco/distributed/group.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -19,7 +19,7 @@
 #include "bireco/util/error.h"
 #include "group_impl.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 namespace {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
@@ -207,4 +207,4 @@ std::unique_ptr<Group> init(const config::DistConfig& config, const Environment&
   return std::make_unique<Group>(std::move(impl));
 }
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

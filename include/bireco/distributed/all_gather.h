@@ -3,9 +3,9 @@
 
 #include <torch/torch.h>
 
-#include "bireco/dist/group.h"
+#include "bireco/distributed/group.h"
 
-namespace bireco::dist {
+namespace bireco::distributed {
 
 // x [B, C] on every rank (same shape everywhere) -> [world*B, C], rank r's rows at r*B.
 // Backward: every rank's loss may depend on every rank's rows, so the gradient of x_r is the
@@ -14,4 +14,4 @@ namespace bireco::dist {
 // Every rank must run the backward (it is a collective).
 torch::Tensor all_gather_with_grad(Group& group, const torch::Tensor& x);
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace bireco::dist {
+namespace bireco::distributed {
 
 struct LaunchOptions {
   int nproc_per_node = 1;
@@ -29,4 +29,4 @@ struct LaunchOptions {
 // stopping the others. Invalid options are a bireco::Error naming the option.
 int launch(const LaunchOptions& options);
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

@@ -1,4 +1,4 @@
-#include "bireco/dist/environment.h"
+#include "bireco/distributed/environment.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 
 extern char** environ;
 
-namespace bireco::dist {
+namespace bireco::distributed {
 namespace {
 
 using Vars = std::map<std::string, std::string>;
@@ -173,4 +173,4 @@ Environment read_environment() {
   return read_environment(vars);
 }
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed

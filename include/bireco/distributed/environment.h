@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-namespace bireco::dist {
+namespace bireco::distributed {
 
 struct Environment {
   int rank = 0;              // global rank, 0..world_size-1
@@ -40,4 +40,4 @@ Environment read_environment(const std::map<std::string, std::string>& vars);
 std::string first_slurm_host(const std::string& nodelist,
                              const std::string& variable = "SLURM_NODELIST");
 
-}  // namespace bireco::dist
+}  // namespace bireco::distributed
