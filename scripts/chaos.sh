@@ -65,7 +65,9 @@ EOF
 verify_all() {  # verify_all OUT_DIR: every folder counted as complete must be readable
   local dir status=0
   for dir in "$1"/step-* "$1"/final; do
-    case "$dir" in *.tmp) continue ;; esac
+    # A save's temporaries and a folder being retired (pruned or replaced) are no checkpoints:
+    # bireco never reads them and removes them on its next save (train/checkpoint.cpp).
+    case "$dir" in *.tmp | *.tmp-* | *.old-*) continue ;; esac
     [ -f "$dir/manifest.json" ] || continue  # not complete: resume ignores it
     $verify "$dir" > "$work/verify.log" 2>&1 || { echo "chaos: UNREADABLE checkpoint $dir"; cat "$work/verify.log"; status=1; }
   done
