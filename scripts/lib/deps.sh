@@ -9,6 +9,7 @@
 # machines, and is the torch of the lent GPU machine (2.11.0+cu130): one recipe for both.
 # Its CUDA libraries, cuDNN and NCCL come as the wheel's pinned nvidia-* dependencies.
 BIRECO_TORCH_PIN=2.11.0
+BIRECO_TORCH_PIN_CUDA=13.0  # the CUDA of that wheel (torch.version.cuda)
 # The oldest torch bireco builds against (also in CMakeLists.txt and util/compat.h): 2.7's
 # pip wheels are the first built with the C++11 std::string ABI of Debian's libraries.
 BIRECO_TORCH_MIN=2.7
@@ -95,6 +96,12 @@ bireco: no CUDA toolkit found (nvcc is neither on PATH nor in /usr/local/cuda/bi
 EOF
     return 1
   fi
+  if [ "$toolkit" != "$BIRECO_TORCH_PIN_CUDA" ]; then
+    echo "bireco: the pinned torch $BIRECO_TORCH_PIN wheel is built for CUDA $BIRECO_TORCH_PIN_CUDA" \
+      "but the toolkit here is CUDA $toolkit: install the CUDA $BIRECO_TORCH_PIN_CUDA toolkit, or point" \
+      "BIRECO_PYTHON at a python whose torch >= $BIRECO_TORCH_MIN is built for CUDA $toolkit" >&2
+    return 1
+  fi
   echo "bireco: installing torch $BIRECO_TORCH_PIN (LibTorch, CUDA $toolkit) into $root/.venv"
   if [ ! -x "$root/.venv/bin/python" ]; then
     python3 -m venv "$root/.venv" || {
@@ -105,7 +112,7 @@ EOF
   "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check "torch==$BIRECO_TORCH_PIN"
   if ! bireco_torch_fits "$root/.venv/bin/python" "$toolkit"; then
     echo "bireco: torch $BIRECO_TORCH_PIN is built for CUDA" \
-      "$("$root/.venv/bin/python" -c 'import torch; print(torch.version.cuda)' 2>&1) but the toolkit" \
+      "$("$root/.venv/bin/python" -c 'import torch; print(torch.version.cuda)' 2>/dev/null) but the toolkit" \
       "here is CUDA $toolkit: install the toolkit of the wheel's CUDA" >&2
     return 1
   fi
