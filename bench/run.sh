@@ -150,6 +150,11 @@ done
 # Tokenizer: bireco's own byte-fallback BPE on Llama-2's tokenizer.json against Python
 # sentencepiece on the same vocabulary's tokenizer.model, on SciFact texts, one thread.
 realdata=${BIRECO_SHARED_DIR:-$root/../shared}/realdata
+# The reference's sentencepiece, pinned, into the checkout's own .venv only (never into a
+# python the user pointed us at): 0.1.99 is the last 0.1 release, nearest Debian's 0.1.97.
+if [ "$PYTHON" = "$root/.venv/bin/python" ] && ! "$PYTHON" -c 'import sentencepiece' 2>/dev/null; then
+  "$PYTHON" -m pip install -q --disable-pip-version-check sentencepiece==0.1.99 >&2 || true
+fi
 if [ -f "$realdata/tokenizers/llama2-sp/tokenizer.model" ] && "$PYTHON" -c 'import sentencepiece' 2>/dev/null; then
   n=$([ $quick = 1 ] && echo 1000 || echo 5183)
   "$PYTHON" -c '
