@@ -3,21 +3,29 @@
 // 1. At construction the trainable parameters are grouped, in REVERSE order of registration,
 //    into buckets of about bucket_mb MiB: backward produces the last layers' gradients first,
 //    so the first buckets fill early. Each bucket owns one flat buffer.
-// 2. A post-hook on each parameter's AccumulateGrad node fires right after autograd has
-//    written that parameter's .grad (accumulation included). The hook copies the gradient
-//    into its slot of the bucket buffer and counts the bucket down.
+// 2. A post-hook on each parameter's AccumulateGrad node fires right after autograd has added
+//    a contribution to that parameter's .grad. A parameter can get several contributions in
+//    one backward: with gradient checkpointing each use of a layer is recomputed and
+//    back-propagated on its own (stage I runs every layer twice per step). So, as DDP's
+//    static_graph does, the first synchronised step only counts each parameter's hook calls;
+//    from the second on, the hook copies the gradient into its slot of the bucket buffer at
+//    the parameter's LAST expected contribution and counts the bucket down.
 // 3. When a bucket's count reaches zero it is ready; ready buckets are launched as async
 //    all-reduces strictly in bucket order (bucket k waits for buckets < k), because every rank
 //    must issue the same collectives in the same order, whatever order hooks fire in.
 // 4. The all-reduce runs on c10d's threads (Gloo) or NCCL stream while autograd goes on
 //    computing earlier layers' gradients: that is the overlap.
-// 5. finish() launches whatever backward did not complete (parameters unused this step get
-//    zeros), waits for every bucket, divides by the world size and copies each slot back into
-//    its .grad.
+// 5. finish() launches whatever backward did not complete (parameters unused this step, or
+//    with fewer contributions than counted, go in with what .grad holds), waits for every
+//    bucket, divides by the world size and copies each slot back into its .grad. A gradient
+//    that arrives after its slot was copied (the graph grew) is caught: the ranks agree on it
+//    through one 1-element all-reduce per step, and then all redo the step's reduction
+//    synchronously and count again.
 // 6. With set_enabled(false) the hooks do nothing: accumulation micro-steps only add into
 //    .grad locally, and the synchronising step's hooks see the accumulated sum.
-// Cost of the shortcut: one extra copy of every gradient into and out of the buckets (DDP
-// avoids it by making .grad a view of the bucket).
+// Cost of the shortcuts: one extra copy of every gradient into and out of the buckets (DDP
+// avoids it by making .grad a view of the bucket), no overlap in the first step, and the
+// per-step 1-element agreement.
 #include "bireco/distributed/gradient_sync.h"
 
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
@@ -26,7 +34,6 @@
 
 #include <mutex>
 
-#include "bireco/util/error.h"
 #include "group_impl.h"
 
 namespace bireco::distributed {
@@ -45,6 +52,10 @@ struct GradientSync::State {
   std::vector<size_t> bucket_of;     // parameter -> bucket
   std::vector<size_t> slot_of;       // parameter -> position within its bucket
   std::vector<bool> ready;           // parameter's gradient is in its bucket this step
+  std::vector<int> seen;             // hook calls (contributions) this step
+  std::vector<int> expected;         // contributions per synchronised step, once counted
+  bool counted = false;              // `expected` is known (after the first finish())
+  bool late = false;                 // a contribution came after its parameter was copied
   std::vector<Bucket> buckets;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
   std::vector<uintptr_t> hook_keys;
@@ -81,13 +92,33 @@ struct GradientSync::State {
     std::lock_guard<std::mutex> lock(mutex);
     if (!enabled) return;
     active = true;
+    ++seen[p];
+    if (!counted) return;  // the first step only counts (step 2 above)
     if (ready[p]) {
-      throw Error("dist: parameter " + std::to_string(p) +
-                  " got two gradients in one synchronised step (call finish() between backward "
-                  "passes, or set_enabled(false) on accumulation micro-steps)");
+      late = true;  // finish() redoes the step
+    } else if (seen[p] == expected[p]) {
+      copy_in(p);
+      launch_ready();
     }
-    copy_in(p);
-    launch_ready();
+  }
+
+  // Waits for every launched bucket; their results are dropped or used by the caller.
+  void wait_all() {
+    for (size_t k = 0; k < buckets.size(); ++k) {
+      if (!buckets[k].work) continue;
+      auto work = std::move(buckets[k].work);
+      buckets[k].work.reset();
+      group->impl().wait(work, "gradient all_reduce (bucket " + std::to_string(k) + " of " +
+                                   std::to_string(buckets.size()) + ")");
+    }
+  }
+
+  // Whether any rank saw a late contribution this step (one 1-element all-reduce).
+  bool any_rank_late() {
+    auto flag = torch::full({1}, late ? 1.0 : 0.0,
+                            torch::TensorOptions(torch::kFloat32).device(group->impl().device));
+    group->all_reduce_mean({flag});
+    return flag.item<float>() > 0;
   }
 };
 
@@ -103,6 +134,7 @@ GradientSync::GradientSync(Group& group, const std::vector<torch::Tensor>& param
   s.bucket_of.resize(s.params.size());
   s.slot_of.resize(s.params.size());
   s.ready.assign(s.params.size(), false);
+  s.seen.assign(s.params.size(), 0);
   // Step 1: reverse order, split at the size cap or where dtype / device changes.
   std::vector<std::vector<size_t>> groups;
   int64_t bytes = 0;
@@ -180,14 +212,20 @@ void GradientSync::finish() {
     if (!s.ready[p]) s.copy_in(p);
   }
   s.launch_ready();
+  if (s.counted && s.any_rank_late()) {
+    // Some bucket went out without a late contribution: reduce everything again, as in the
+    // counting step (every rank takes this branch, so the collectives still match).
+    s.wait_all();
+    for (auto& b : s.buckets) b.pending = b.params.size();
+    s.next_to_launch = 0;
+    for (size_t p = 0; p < s.params.size(); ++p) s.copy_in(p);
+    s.launch_ready();
+    s.counted = false;
+  }
+  s.wait_all();
   const double world = s.group->world_size();
-  for (size_t k = 0; k < s.buckets.size(); ++k) {
-    Bucket& b = s.buckets[k];
-    auto work = std::move(b.work);
-    b.work.reset();
+  for (auto& b : s.buckets) {
     b.pending = b.params.size();
-    s.group->impl().wait(work, "gradient all_reduce (bucket " + std::to_string(k) + " of " +
-                                   std::to_string(s.buckets.size()) + ")");
     b.buffer.div_(world);
     for (size_t slot = 0; slot < b.params.size(); ++slot) {
       torch::Tensor& param = s.params[b.params[slot]];
@@ -199,7 +237,13 @@ void GradientSync::finish() {
       }
     }
   }
+  if (!s.counted) {  // step 2: from now on each parameter is copied at its last contribution
+    s.expected = s.seen;
+    s.counted = true;
+  }
   s.ready.assign(s.params.size(), false);
+  s.seen.assign(s.params.size(), 0);
+  s.late = false;
   s.next_to_launch = 0;
   s.active = false;
 }

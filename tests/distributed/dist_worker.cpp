@@ -8,6 +8,7 @@
 #include "bireco/distributed/all_gather.h"
 #include "bireco/distributed/gradient_sync.h"
 #include "bireco/distributed/group.h"
+#include "bireco/model/checkpointing.h"
 #include "bireco/util/error.h"
 #include "tiny_mlp.h"
 
@@ -69,6 +70,40 @@ std::vector<torch::Tensor> run(const std::string& scenario, distributed::Group* 
     sync.finish();
     for (const auto& g : grads_of(mlp)) out.push_back(g);
     out.push_back(torch::tensor({launched_after_no_sync, sync.buckets_launched()}));
+    return out;
+  }
+  if (scenario == "checkpointed_reuse") {
+    // The MLP runs several times per step, each use checkpointed (recomputed and
+    // back-propagated on its own, as the trainer's layers are), so every hook fires once per
+    // use: 2 uses in steps 0 and 1, 3 in steps 2 and 3 (the graph grows after it was
+    // counted). Per step: the synced gradients, the reference on the same local gradients,
+    // and the buckets launched during backward and during finish().
+    auto mlp = make_mlp(7);
+    distributed::GradientSync sync(*group, mlp->parameters(), kBucketMb);
+    auto use = [&mlp](const torch::Tensor& x) {
+      return model::checkpoint([&mlp](const torch::Tensor& t) { return mlp->forward(t); }, x);
+    };
+    std::vector<torch::Tensor> out;
+    for (int step = 0; step < 4; ++step) {
+      auto [x, y] = make_batch(40 + step, 8);
+      const auto xs = shard(x, rank, world), ys = shard(y, rank, world);
+      mlp->zero_grad();
+      const int64_t before = sync.buckets_launched();
+      auto loss = torch::mse_loss(use(xs), ys) + torch::mse_loss(use(xs.flip(0)), ys * 0.5);
+      if (step >= 2) loss = loss + torch::mse_loss(use(xs * 2), ys);
+      loss.backward();
+      const int64_t in_backward = sync.buckets_launched() - before;
+      const auto local = grads_of(mlp);
+      sync.finish();
+      const int64_t in_finish = sync.buckets_launched() - before - in_backward;
+      for (const auto& g : grads_of(mlp)) out.push_back(g);
+      for (size_t i = 0; i < local.size(); ++i) {
+        if (local[i].numel() > 0) mlp->parameters()[i].mutable_grad() = local[i].clone();
+      }
+      distributed::sync_gradients_reference(*group, mlp->parameters());
+      for (const auto& g : grads_of(mlp)) out.push_back(g);
+      out.push_back(torch::tensor({in_backward, in_finish, static_cast<int64_t>(sync.bucket_count())}));
+    }
     return out;
   }
   if (scenario == "all_gather") {

@@ -114,6 +114,38 @@ TEST(DistDataParallel, NoSyncSkipsCommunicationAndAccumulates) {
   }
 }
 
+// Gradient checkpointing: each use of a layer is back-propagated on its own, so a parameter
+// used twice gets two contributions per backward. Each must be reduced after its last one:
+// the synced gradient equals the reference on the same local gradients in every step. Step 0
+// only counts contributions; step 1 sends every bucket during backward (overlap kept); in
+// step 2 a third use arrives after the buckets went out, so every rank reduces again in
+// finish(); step 3, counted anew, overlaps again.
+TEST(DistDataParallel, CheckpointedReuseIsReducedAfterTheLastContribution) {
+  TempDir tmp;
+  const auto results = run_two_ranks(tmp, "checkpointed_reuse");
+  ASSERT_EQ(results.size(), 2u);
+  auto mlp = make_mlp(7);
+  const size_t n = mlp->parameters().size();
+  for (int rank = 0; rank < 2; ++rank) {
+    const auto& got = results[rank];
+    ASSERT_EQ(got.size(), 4 * (2 * n + 1));
+    for (int step = 0; step < 4; ++step) {
+      const size_t at = step * (2 * n + 1);
+      const std::vector<torch::Tensor> reference(got.begin() + at + n, got.begin() + at + 2 * n);
+      const std::string where = "step " + std::to_string(step) + ", rank " + std::to_string(rank);
+      expect_same(got, at, reference, 1e-7, where);
+      const auto counts = got[at + 2 * n];
+      const int64_t buckets = counts[2].item<int64_t>();
+      const int64_t want_in_backward[4] = {0, buckets, buckets, buckets};
+      const int64_t want_in_finish[4] = {buckets, 0, buckets, 0};
+      EXPECT_EQ(counts[0].item<int64_t>(), want_in_backward[step]) << where << ": launched in backward";
+      EXPECT_EQ(counts[1].item<int64_t>(), want_in_finish[step]) << where << ": launched in finish()";
+    }
+  }
+  // The ranks trained on different rows; after the reduction they hold the same gradient.
+  for (size_t i = 0; i < n; ++i) EXPECT_TRUE(results[0][i].equal(results[1][i])) << "tensor " << i;
+}
+
 TEST(DistDataParallel, AllGatherWithGradMatchesOneProcess) {
   TempDir tmp;
   const auto results = run_two_ranks(tmp, "all_gather");

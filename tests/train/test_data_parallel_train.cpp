@@ -1,6 +1,6 @@
 // Data parallel through the real entry points: `bireco launch` with 2 Gloo ranks of batch B
 // ends with the same weights as one process of batch 2B, for stage I and for stage II with
-// cross-rank negatives and LoRA (TwoRanksEqualOneRank).
+// cross-rank negatives and LoRA, with and without gradient checkpointing (TwoRanksEqualOneRank).
 #include <gtest/gtest.h>
 
 #include "bireco/config/stage_config.h"
@@ -86,6 +86,19 @@ TEST(DataParallelTrain, StageTwoWithCrossRankNegativesAndLoraEqualsOneRank) {
   // negatives equal those of the single process; only the LoRA adapters are synchronised.
   expect_two_ranks_equal_one(
       "contrastive", R"(, "lora": {"r": 4, "alpha": 8, "dropout": 0.0})",
+      R"("objective": {"contrastive": {"hard_negatives": 1, "gather_across_ranks": true}},)");
+}
+
+// Gradient checkpointing recomputes each layer in backward, so a layer used twice in a step
+// (stage I encodes, then reconstructs through the same layers) has its gradient accumulated
+// once per use: each parameter must be reduced after its last contribution, not its first.
+TEST(DataParallelTrain, StageOneWithGradientCheckpointingEqualsOneRank) {
+  expect_two_ranks_equal_one("reconstruction", R"(, "gradient_checkpointing": true)");
+}
+
+TEST(DataParallelTrain, StageTwoLoraWithGradientCheckpointingEqualsOneRank) {
+  expect_two_ranks_equal_one(
+      "contrastive", R"(, "gradient_checkpointing": true, "lora": {"r": 4, "alpha": 8, "dropout": 0.0})",
       R"("objective": {"contrastive": {"hard_negatives": 1, "gather_across_ranks": true}},)");
 }
 
