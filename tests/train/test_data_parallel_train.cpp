@@ -60,6 +60,7 @@ void expect_two_ranks_equal_one(const std::string& stage, const std::string& mod
     worst = std::max(worst, (a[i].second - b[i].second).abs().max().item<double>());
   }
   EXPECT_LT(worst, 1e-5) << "largest weight difference between 2 ranks x B and 1 rank x 2B";
+  std::printf("max |2 ranks - 1 rank| over the final weights: %.3g\n", worst);
   // The run did change the weights (a vacuous pass would compare two untouched models).
   config::ModelConfig init;
   init.path = (test::source_dir() / "configs/demo/tiny-llama").string();
@@ -100,6 +101,15 @@ TEST(DataParallelTrain, StageTwoLoraWithGradientCheckpointingEqualsOneRank) {
   expect_two_ranks_equal_one(
       "contrastive", R"(, "gradient_checkpointing": true, "lora": {"r": 4, "alpha": 8, "dropout": 0.0})",
       R"("objective": {"contrastive": {"hard_negatives": 1, "gather_across_ranks": true}},)");
+}
+
+// GradCache (embeddings in chunks without graph, then the loss, then each chunk re-run with
+// its embedding gradient) with cross-rank negatives and checkpointing: several backward
+// passes per step, of which only the last synchronises.
+TEST(DataParallelTrain, StageTwoGradCacheWithCheckpointingEqualsOneRank) {
+  expect_two_ranks_equal_one(
+      "contrastive", R"(, "gradient_checkpointing": true, "lora": {"r": 4, "alpha": 8, "dropout": 0.0})",
+      R"("objective": {"contrastive": {"hard_negatives": 1, "gather_across_ranks": true, "gradcache_chunk": 1}},)");
 }
 
 }  // namespace
