@@ -2,6 +2,8 @@
 // `--resume auto`, the lm stage, and `bireco train` end to end on the tiny demo model.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <cmath>
 #include <fstream>
 
@@ -49,21 +51,40 @@ TEST(Schedule, ValuesMatchHandComputedOnes) {
   EXPECT_NE(test::error_of([&] { lr_factor(s, 0, 1); }).find("schedule.name"), std::string::npos);
 }
 
+// Two micro-batches of 4 accumulated equal one batch of 8: two optimizer steps at a non-zero
+// learning rate (no warm-up), with gradient checkpointing on as in every shipped config.
+// AdamW's eps is 1 here: with the usual 1e-8, an element whose gradient cancels to ~eps has
+// its update g / (|g| + eps) swing by lr * dg / (4 eps), so float rounding of the gradient sum
+// (~1e-10) alone moved one weight by 1.8e-6; with eps 1 the update is ~lr * g, which keeps
+// rounding at ~1e-10 while a wrong accumulation (a lost or doubled micro-batch) still shows.
 TEST(Trainer, AccumulatedMicroBatchesEqualOneLargerBatch) {
   test::TempDir tmp;
   auto small = tiny_config(tmp / "a");
   small.train.grad_accum = 2;
   auto large = tiny_config(tmp / "b");
   large.train.batch_size = 8;
+  for (auto* c : {&small, &large}) {
+    c->schedule.warmup_steps = 0;
+    c->optim.lr = 0.1;
+    c->optim.eps = 1.0;
+    c->model.gradient_checkpointing = true;
+  }
   Trainer a(small), b(large);
-  std::vector<data::PairRecord> records;
-  for (int64_t i = 0; i < 8; ++i) records.push_back(a.dataset(0).read(i));
-  a.train_step({a.collate({records.begin(), records.begin() + 4}), a.collate({records.begin() + 4, records.end()})});
-  b.train_step({b.collate(records)});
+  std::map<std::string, torch::Tensor> start;
+  for (const auto& p : a.model()->named_parameters()) start[p.key()] = p.value().detach().clone();
+  for (int64_t step = 0; step < 2; ++step) {
+    std::vector<data::PairRecord> records;
+    for (int64_t i = 0; i < 8; ++i) records.push_back(a.dataset(0).read(8 * step + i));
+    a.train_step({a.collate({records.begin(), records.begin() + 4}), a.collate({records.begin() + 4, records.end()})});
+    b.train_step({b.collate(records)});
+  }
   auto pb = b.model()->named_parameters();
+  double moved = 0;
   for (const auto& p : a.model()->named_parameters()) {
     EXPECT_LT((p.value() - pb[p.key()]).abs().max().item<double>(), 1e-6) << p.key();
+    moved = std::max(moved, (p.value() - start[p.key()]).abs().max().item<double>());
   }
+  EXPECT_GT(moved, 1e-4) << "the steps did not move the weights: the comparison proves nothing";
 }
 
 TEST(Trainer, KilledAndResumedRunEndsBitIdenticalToUninterruptedRun) {
