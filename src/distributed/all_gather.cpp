@@ -22,6 +22,7 @@ class AllGatherFunction : public torch::autograd::Function<AllGatherFunction> {
     auto* group = reinterpret_cast<Group*>(ctx->saved_data["group"].toInt());
     const int64_t rows = ctx->saved_data["rows"].toInt();
     torch::Tensor summed = grads[0].contiguous().clone();  // [world*B, C]
+    group->impl().check_device(summed, "all_gather backward (all_reduce)");
     std::vector<at::Tensor> one = {summed};
     group->impl().wait(group->impl().collectives->allreduce(one), "all_gather backward (all_reduce)");
     return {summed.narrow(0, group->rank() * rows, rows), torch::Tensor()};

@@ -161,6 +161,7 @@ GradientSync::GradientSync(Group& group, const std::vector<torch::Tensor>& param
       numel += s.params[p].numel();
     }
     b.buffer = torch::zeros({numel}, s.params[members.front()].options().requires_grad(false));
+    group.impl().check_device(b.buffer, "gradient sync (the model's parameters)");
     b.pending = members.size();
     s.buckets.push_back(std::move(b));
   }

@@ -11,8 +11,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
+
+#include <torch/cuda.h>
 
 #include <cstdlib>
 
@@ -127,6 +130,12 @@ std::string Group::Impl::where() const {
          (backend.empty() ? "rendezvous" : backend) + ", timeout " + seconds(timeout) + ")";
 }
 
+void Group::Impl::check_device(const torch::Tensor& tensor, const std::string& what) const {
+  if (tensor.device() == device) return;
+  throw Error("dist: " + what + " got a tensor on " + tensor.device().str() + ", but the " + backend +
+              " group of " + where() + " works on " + device.str());
+}
+
 Group::Group(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Group::~Group() = default;
 
@@ -142,26 +151,57 @@ void Group::broadcast(const std::vector<torch::Tensor>& tensors, int root) {
   c10d::BroadcastOptions options;
   options.rootRank = root;
   for (size_t i = 0; i < tensors.size(); ++i) {
+    const std::string what = "broadcast of tensor " + std::to_string(i) + " from rank " + std::to_string(root);
+    impl_->check_device(tensors[i], what);
     std::vector<at::Tensor> one = {tensors[i]};
-    impl_->wait(impl_->collectives->broadcast(one, options),
-                "broadcast of tensor " + std::to_string(i) + " from rank " + std::to_string(root));
+    impl_->wait(impl_->collectives->broadcast(one, options), what);
   }
 }
 
 void Group::all_reduce_mean(const std::vector<torch::Tensor>& tensors) {
   for (size_t i = 0; i < tensors.size(); ++i) {
+    const std::string what = "all_reduce of tensor " + std::to_string(i);
+    impl_->check_device(tensors[i], what);
     std::vector<at::Tensor> one = {tensors[i]};
-    impl_->wait(impl_->collectives->allreduce(one), "all_reduce of tensor " + std::to_string(i));
+    impl_->wait(impl_->collectives->allreduce(one), what);
     tensors[i].div_(world_size());
   }
 }
 
 torch::Tensor Group::all_gather(const torch::Tensor& x) {
+  impl_->check_device(x, "all_gather");
   std::vector<at::Tensor> input = {x.contiguous()};
   std::vector<std::vector<at::Tensor>> output(1);
   for (int r = 0; r < world_size(); ++r) output[0].push_back(torch::empty_like(input[0]));
   impl_->wait(impl_->collectives->allgather(output, input), "all_gather");
   return torch::cat(output[0], 0);
+}
+
+std::string rank_device(const std::string& configured, const Environment& env, int visible_gpus) {
+  if (!env.distributed()) return configured;
+  const bool cuda = configured == "cuda" || (configured == "auto" && visible_gpus > 0);
+  if (!cuda) return configured;
+  // Without any GPU, `cuda` goes on to model.device's own error (no CUDA device here).
+  if (visible_gpus > 0 && env.local_rank >= visible_gpus) {
+    throw Error("model.device: '" + configured + "' gives each local rank its own GPU, but LOCAL_RANK=" +
+                std::to_string(env.local_rank) + " and this process sees " + std::to_string(visible_gpus) +
+                " GPU(s) (CUDA_VISIBLE_DEVICES): start at most " + std::to_string(visible_gpus) +
+                " processes per node, or set model.device to cuda:N or cpu");
+  }
+  return "cuda:" + std::to_string(env.local_rank);
+}
+
+std::string rank_device(const std::string& configured, const Environment& env) {
+  const int visible = compat::cuda_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  return rank_device(configured, env, visible);
+}
+
+void use_device(const torch::Device& device) {
+#ifdef USE_C10D_NCCL
+  if (device.is_cuda()) c10::cuda::set_device(device.has_index() ? device.index() : 0);
+#else
+  (void)device;
+#endif
 }
 
 void broadcast_parameters(Group& group, const std::vector<torch::Tensor>& parameters) {

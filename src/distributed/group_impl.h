@@ -25,6 +25,9 @@ struct Group::Impl {
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) const;
   // "rank 1 of 2 (gloo, timeout 5 s)": the context every error message carries.
   std::string where() const;
+  // A bireco::Error naming `what` unless `tensor` lives on the group's device (NCCL takes
+  // only tensors on this rank's GPU, Gloo only CPU ones here).
+  void check_device(const torch::Tensor& tensor, const std::string& what) const;
 };
 
 }  // namespace bireco::distributed

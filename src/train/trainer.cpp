@@ -42,11 +42,15 @@ fs::path tokenizer_dir(const config::StageConfig& config) {
 
 Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
   const auto& c = config_;
-  group_ = distributed::init(c.dist, distributed::read_environment());  // null for one process
+  const auto env = distributed::read_environment();
+  // One GPU per rank, made current before the group or the model does any CUDA work.
+  const std::string device = distributed::rank_device(c.model.device, env);
+  distributed::use_device(model::parse_device(device));
+  group_ = distributed::init(c.dist, env);  // null for one process
   if (c.train.batch_size <= 0) throw Error("train.batch_size: must be positive");
   if (c.train.grad_accum <= 0) throw Error("train.grad_accum: must be positive");
   torch::manual_seed(static_cast<uint64_t>(c.train.seed));
-  precision_ = resolve_precision(c.train.precision, model::parse_device(c.model.device));
+  precision_ = resolve_precision(c.train.precision, model::parse_device(device));
 
   tokenizer_ = text::Tokenizer::load(tokenizer_dir(c));
   template_ = std::make_unique<text::EmbeddingTemplate>(*tokenizer_, c.text);
@@ -76,6 +80,7 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
     throw Error("data.train: fewer records than train.batch_size (" + std::to_string(c.train.batch_size) + ")");
 
   auto model_options = c.model;
+  model_options.device = device;
   model_options.dtype = precision_ == "bf16" ? "bfloat16" : "float32";
   model_ = model::load(model_options, c.train.seed);
   for (const auto& p : model_->parameters())
@@ -96,9 +101,9 @@ void Trainer::sum_over_ranks(objective::Sums& sums, int64_t* tokens, int* stop_s
   for (const auto& [name, value] : sums) values.push_back(value);
   if (tokens != nullptr) values.push_back(static_cast<double>(*tokens));
   if (stop_signal != nullptr) values.push_back(*stop_signal != 0 ? 1.0 : 0.0);
-  auto t = torch::tensor(values, torch::kFloat64);
+  auto t = torch::tensor(values, torch::kFloat64).to(group_->device());
   group_->all_reduce_mean({t});
-  t.mul_(group_->world_size());
+  t = t.mul(group_->world_size()).cpu();
   size_t i = 0;
   for (auto& [name, value] : sums) value = t[i++].item<double>();
   if (tokens != nullptr) *tokens = std::llround(t[i++].item<double>());
@@ -248,7 +253,7 @@ void Trainer::save_checkpoint(const fs::path& dir) {
     }
   }
   if (!group_) return;
-  auto failed = torch::tensor({failure.empty() ? 0.0 : 1.0}, torch::kFloat64);
+  auto failed = torch::tensor({failure.empty() ? 0.0 : 1.0}, torch::kFloat64).to(group_->device());
   group_->all_reduce_mean({failed});  // stands in for the barrier
   if (!failure.empty()) throw Error(failure);
   if (failed.item<double>() > 0)

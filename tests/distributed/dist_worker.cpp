@@ -106,6 +106,13 @@ std::vector<torch::Tensor> run(const std::string& scenario, distributed::Group* 
     }
     return out;
   }
+  if (scenario == "wrong_device") {
+    // A collective handed a tensor on another device than the group's (here the meta device;
+    // with NCCL, a CPU tensor) is an error naming the collective, before anything is sent.
+    auto t = torch::empty({1}, torch::TensorOptions().device(torch::kMeta));
+    group->all_reduce_mean({t});
+    return {};
+  }
   if (scenario == "all_gather") {
     auto x = gather_input(rank).requires_grad_();
     auto gathered = distributed::all_gather_with_grad(*group, x);

@@ -146,6 +146,18 @@ TEST(DistDataParallel, CheckpointedReuseIsReducedAfterTheLastContribution) {
   for (size_t i = 0; i < n; ++i) EXPECT_TRUE(results[0][i].equal(results[1][i])) << "tensor " << i;
 }
 
+TEST(DistDataParallel, CollectiveOnTheWrongDeviceIsAnErrorNamingIt) {
+  TempDir tmp;
+  const auto r = run_timed(launch_command(2, dist_worker() + " wrong_device " + tmp.path().string() + " 20"));
+  EXPECT_NE(r.result.status, 0);
+  EXPECT_NE(r.result.output.find("error: dist: all_reduce of tensor 0 got a tensor on meta, but the gloo group of "
+                                 "rank 0 of 2"),
+            std::string::npos)
+      << r.result.output;
+  EXPECT_NE(r.result.output.find("works on cpu"), std::string::npos) << r.result.output;
+  EXPECT_LT(r.seconds, 15) << "the check must fire before any communication";
+}
+
 TEST(DistDataParallel, AllGatherWithGradMatchesOneProcess) {
   TempDir tmp;
   const auto results = run_two_ranks(tmp, "all_gather");

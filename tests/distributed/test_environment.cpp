@@ -1,7 +1,9 @@
-// distributed::read_environment on fake environments: torchrun, SLURM, nothing, and the mistakes.
+// distributed::read_environment on fake environments: torchrun, SLURM, nothing, and the mistakes;
+// and the device each rank takes from its LOCAL_RANK.
 #include <gtest/gtest.h>
 
 #include "bireco/distributed/environment.h"
+#include "bireco/distributed/group.h"
 #include "test_support.h"
 
 namespace bireco::test {
@@ -120,6 +122,27 @@ TEST(DistEnvironment, FirstHostOfCompressedNodelists) {
             std::string::npos);
   EXPECT_NE(error_of([] { first_slurm_host(""); }).find("no host"), std::string::npos);
   EXPECT_NE(error_of([] { first_slurm_host("n]1["); }).find("']' without '['"), std::string::npos);
+}
+
+// torchrun/srun give each local rank its own GPU: `cuda` (and `auto` where a GPU is visible)
+// means cuda:LOCAL_RANK in a multi-process run, never cuda:0 for everyone.
+TEST(DistDevice, EachLocalRankTakesItsOwnGpu) {
+  const auto env = read_environment(Vars{{"RANK", "5"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"},
+                                         {"LOCAL_WORLD_SIZE", "4"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}});
+  EXPECT_EQ(distributed::rank_device("cuda", env, 4), "cuda:1");
+  EXPECT_EQ(distributed::rank_device("auto", env, 4), "cuda:1");
+  EXPECT_EQ(distributed::rank_device("auto", env, 0), "auto");    // no GPU: the CPU, as `auto` says
+  EXPECT_EQ(distributed::rank_device("cuda:0", env, 4), "cuda:0");  // explicit stays explicit
+  EXPECT_EQ(distributed::rank_device("cpu", env, 4), "cpu");
+  EXPECT_EQ(distributed::rank_device("cuda", read_environment(Vars{}), 4), "cuda");  // one process
+}
+
+TEST(DistDevice, LocalRankWithoutItsOwnGpuIsAnErrorNamingIt) {
+  const auto env = read_environment(Vars{{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "3"},
+                                         {"LOCAL_WORLD_SIZE", "4"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}});
+  const auto message = error_of([&] { distributed::rank_device("cuda", env, 2); });
+  EXPECT_NE(message.find("model.device"), std::string::npos) << message;
+  EXPECT_NE(message.find("LOCAL_RANK=3 and this process sees 2 GPU(s)"), std::string::npos) << message;
 }
 
 }  // namespace

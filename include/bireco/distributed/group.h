@@ -52,6 +52,19 @@ class Group {
 // never arrives or dies is a bireco::Error naming the operation. world_size 1 -> nullptr.
 std::unique_ptr<Group> init(const config::DistConfig& config, const Environment& env);
 
+// model.device for this process, which sees `visible_gpus` CUDA devices (after
+// CUDA_VISIBLE_DEVICES; 0 without a GPU or driver). In a multi-process run `cuda`, and `auto`
+// where a GPU is visible, mean cuda:LOCAL_RANK, the GPU torchrun and srun give each local
+// rank; `cpu` and an explicit `cuda:N` stay as written, and so does everything in a
+// single-process run. A LOCAL_RANK with no GPU of its own is a bireco::Error naming it.
+std::string rank_device(const std::string& configured, const Environment& env, int visible_gpus);
+// The same for the GPUs this process sees.
+std::string rank_device(const std::string& configured, const Environment& env);
+
+// Makes `device` the current CUDA device (before any CUDA work, so that nothing lands on
+// cuda:0 by default); nothing for the CPU.
+void use_device(const torch::Device& device);
+
 // Rank 0 (or the only process) writes checkpoints and metrics.
 inline bool is_main(const Group* group) { return group == nullptr || group->is_main(); }
 inline void barrier(Group* group) {
