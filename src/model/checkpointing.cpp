@@ -10,22 +10,43 @@
 namespace bireco::model {
 namespace {
 
+// The generators a layer on `device` may draw from (dropout): the CPU's, and the GPU's own
+// when the layer runs on one, as torch.utils.checkpoint saves them.
+std::vector<at::Generator> generators_for(const torch::Device& device) {
+  std::vector<at::Generator> generators = {at::detail::getDefaultCPUGenerator()};
+  if (!device.is_cpu()) generators.push_back(at::globalContext().defaultGenerator(device));
+  return generators;
+}
+
+std::vector<torch::Tensor> states_of(std::vector<at::Generator>& generators) {
+  std::vector<torch::Tensor> states;
+  for (auto& generator : generators) {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    states.push_back(generator.get_state());
+  }
+  return states;
+}
+
+void restore(std::vector<at::Generator>& generators, const std::vector<torch::Tensor>& states) {
+  for (size_t i = 0; i < generators.size(); ++i) {
+    std::lock_guard<std::mutex> lock(generators[i].mutex());
+    generators[i].set_state(states[i]);
+  }
+}
+
 // Carries the layer function (not a tensor) from forward to backward through saved_data.
 struct LayerHolder : torch::CustomClassHolder {
   LayerFn fn;
-  torch::Tensor rng_state;
-  compat::AutocastState autocast;  // the forward's, re-entered for the recomputation
+  std::vector<torch::Tensor> rng_states;  // generators_for(the input's device), at forward
+  compat::AutocastState autocast;         // the forward's, re-entered for the recomputation
 };
 
 struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
                                c10::intrusive_ptr<LayerHolder> holder) {
     // autograd::Function runs forward with grad mode off: no graph, no saved activations.
-    {
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      holder->rng_state = gen.get_state();
-    }
+    auto generators = generators_for(x.device());
+    holder->rng_states = states_of(generators);
     // Under bf16-mixed the recomputation must cast exactly as this pass did, or the
     // gradient would be that of a different function (torch.utils.checkpoint does the same).
     // Both passes run without the weight-cast cache: this one has grad off (a cached cast
@@ -41,25 +62,18 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
                                                torch::autograd::tensor_list grad_out) {
     auto holder = c10::static_intrusive_pointer_cast<LayerHolder>(ctx->saved_data["layer"].toCapsule());
     auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
-    // Same dropout masks as the forward pass (CPU generator only; a CUDA run with LoRA
-    // dropout > 0 would draw new masks — the cost of not depending on the CUDA headers).
-    auto gen = at::detail::getDefaultCPUGenerator();
-    torch::Tensor saved_state;
-    {
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      saved_state = gen.get_state();
-      gen.set_state(holder->rng_state);
-    }
+    // Same dropout masks as the forward pass, on the CPU and on the GPU; the generators go
+    // on afterwards from where backward found them.
+    auto generators = generators_for(x.device());
+    const auto current = states_of(generators);
+    restore(generators, holder->rng_states);
     torch::Tensor y;
     {
       torch::AutoGradMode enable(true);
       compat::AutocastGuard autocast(holder->autocast);
       y = holder->fn(x);
     }
-    {
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(saved_state);
-    }
+    restore(generators, current);
     torch::autograd::backward({y}, {grad_out[0]});
     return {x.grad(), torch::Tensor()};
   }

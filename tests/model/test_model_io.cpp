@@ -174,20 +174,23 @@ TEST(Lora, PeftAdapterSaveThenLoadRoundTrips) {
   EXPECT_TRUE(torch::equal(last_hidden(m, "llama"), last_hidden(back, "llama")));
 }
 
-// Gradients of every trainable parameter and of the input embeddings for a fixed loss.
+// Gradients of every trainable parameter and of the input embeddings for a fixed loss, on
+// the model's device (returned on the CPU).
 std::map<std::string, torch::Tensor> gradients(Transformer& m, bool checkpointing) {
   m->train();
   m->gradient_checkpointing = checkpointing;
   m->zero_grad();
   auto fx = fixtures("llama");
-  auto embeds = m->embed_tokens(fx["input_ids"]).detach().requires_grad_(true);
+  const auto device = m->parameters()[0].device();
+  auto ids = fx["input_ids"].to(device);
+  auto embeds = m->embed_tokens(ids).detach().requires_grad_(true);
   auto hidden = m->forward_embeds(embeds, fx["attention_mask"]).last_hidden_state;
   auto logits = m->lm_head(hidden.reshape({-1, hidden.size(-1)}));
-  auto loss = torch::nn::functional::cross_entropy(logits, fx["input_ids"].reshape({-1}));
+  auto loss = torch::nn::functional::cross_entropy(logits, ids.reshape({-1}));
   loss.backward();
-  std::map<std::string, torch::Tensor> out = {{"inputs_embeds", embeds.grad().clone()}};
+  std::map<std::string, torch::Tensor> out = {{"inputs_embeds", embeds.grad().cpu()}};
   for (const auto& item : m->named_parameters())  // embed_tokens gets none: embeds are detached
-    if (item.value().requires_grad() && item.value().grad().defined()) out[item.key()] = item.value().grad().clone();
+    if (item.value().requires_grad() && item.value().grad().defined()) out[item.key()] = item.value().grad().cpu();
   return out;
 }
 
@@ -201,12 +204,16 @@ TEST(GradientCheckpointing, SameGradientsAsWithout) {
   }
 }
 
-TEST(GradientCheckpointing, LoraAdaptersGetGradientsWithFrozenEmbeddings) {
+// On each test device: on CUDA the recomputation must restore the GPU's generator too.
+class GradientCheckpointingOn : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GradientCheckpointingOn, LoraAdaptersGetGradientsWithFrozenEmbeddings) {
   auto m = load_fixture_model("llama");
   config::LoraConfig lora;
   lora.dropout = 0.1;  // the recomputation must draw the same dropout masks
   apply_lora(m, lora, 1);
   randomise_lora_b(m);
+  m->to(torch::Device(GetParam()));
   torch::manual_seed(5);
   const auto plain = gradients(m, false);
   torch::manual_seed(5);
@@ -217,6 +224,9 @@ TEST(GradientCheckpointing, LoraAdaptersGetGradientsWithFrozenEmbeddings) {
     EXPECT_LE(max_diff(g, recomputed.at(name)), 1e-6) << name;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, GradientCheckpointingOn, ::testing::ValuesIn(test_devices()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 nlohmann::json qwen3_config() {
   return {{"architectures", {"Qwen3ForCausalLM"}}, {"model_type", "qwen3"}, {"vocab_size", 50},
