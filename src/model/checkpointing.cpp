@@ -1,52 +1,24 @@
 // Gradient checkpointing through a custom autograd Function (see checkpointing.h).
 #include "bireco/model/checkpointing.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
-#include <mutex>
-
+#include "bireco/model/rng_state.h"
 #include "bireco/util/compat.h"
 
 namespace bireco::model {
 namespace {
 
-// The generators a layer on `device` may draw from (dropout): the CPU's, and the GPU's own
-// when the layer runs on one, as torch.utils.checkpoint saves them.
-std::vector<at::Generator> generators_for(const torch::Device& device) {
-  std::vector<at::Generator> generators = {at::detail::getDefaultCPUGenerator()};
-  if (!device.is_cpu()) generators.push_back(at::globalContext().defaultGenerator(device));
-  return generators;
-}
-
-std::vector<torch::Tensor> states_of(std::vector<at::Generator>& generators) {
-  std::vector<torch::Tensor> states;
-  for (auto& generator : generators) {
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    states.push_back(generator.get_state());
-  }
-  return states;
-}
-
-void restore(std::vector<at::Generator>& generators, const std::vector<torch::Tensor>& states) {
-  for (size_t i = 0; i < generators.size(); ++i) {
-    std::lock_guard<std::mutex> lock(generators[i].mutex());
-    generators[i].set_state(states[i]);
-  }
-}
-
 // Carries the layer function (not a tensor) from forward to backward through saved_data.
 struct LayerHolder : torch::CustomClassHolder {
   LayerFn fn;
-  std::vector<torch::Tensor> rng_states;  // generators_for(the input's device), at forward
-  compat::AutocastState autocast;         // the forward's, re-entered for the recomputation
+  RngState rng;                    // the forward's (CPU and the input's GPU)
+  compat::AutocastState autocast;  // the forward's, re-entered for the recomputation
 };
 
 struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
                                c10::intrusive_ptr<LayerHolder> holder) {
     // autograd::Function runs forward with grad mode off: no graph, no saved activations.
-    auto generators = generators_for(x.device());
-    holder->rng_states = states_of(generators);
+    holder->rng = RngState::capture(x.device());
     // Under bf16-mixed the recomputation must cast exactly as this pass did, or the
     // gradient would be that of a different function (torch.utils.checkpoint does the same).
     // Both passes run without the weight-cast cache: this one has grad off (a cached cast
@@ -64,16 +36,15 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
     // Same dropout masks as the forward pass, on the CPU and on the GPU; the generators go
     // on afterwards from where backward found them.
-    auto generators = generators_for(x.device());
-    const auto current = states_of(generators);
-    restore(generators, holder->rng_states);
+    const auto current = RngState::capture(x.device());
+    holder->rng.restore();
     torch::Tensor y;
     {
       torch::AutoGradMode enable(true);
       compat::AutocastGuard autocast(holder->autocast);
       y = holder->fn(x);
     }
-    restore(generators, current);
+    current.restore();
     torch::autograd::backward({y}, {grad_out[0]});
     return {x.grad(), torch::Tensor()};
   }

@@ -1,11 +1,8 @@
 #include "bireco/objective/contrastive.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
-#include <mutex>
-
 #include "bireco/distributed/all_gather.h"
 #include "bireco/distributed/group.h"
+#include "bireco/model/rng_state.h"
 #include "bireco/objective/reconstruction.h"
 #include "bireco/util/compat.h"
 #include "bireco/util/error.h"
@@ -33,18 +30,6 @@ torch::Tensor embed(model::Transformer& model, const data::TextBlock& block, con
   ReconstructionOptions encode;  // encode_block reads only `pooling` (and reference_quirks, off)
   encode.pooling = options.pooling;
   return encode_block(model, block, encode);  // (B, C)
-}
-
-torch::Tensor generator_state() {
-  auto generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  return generator.get_state();
-}
-
-void set_generator_state(const torch::Tensor& state) {
-  auto generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  generator.set_state(state);
 }
 
 bool gathers(const ContrastiveOptions& options, distributed::Group* group) {
@@ -156,8 +141,8 @@ ObjectiveOutput Contrastive::compute_plain(model::Transformer& model, const data
 // Limited Setup"): the loss couples every text of the batch, but its gradient with respect to
 // the parameters factors through the embeddings, dL/dθ = Σ_t dL/de_t · de_t/dθ. So:
 //   1. Split the queries, positives and used negatives into chunks of gradcache_chunk texts.
-//   2. Embed every chunk without a graph (NoGradGuard), first saving the CPU generator state
-//      so that the chunk's dropout masks can be replayed in step 5.
+//   2. Embed every chunk without a graph (NoGradGuard), first saving the generator states
+//      (CPU and the model's GPU) so that the chunk's dropout masks can be replayed in step 5.
 //   3. Concatenate the chunk embeddings into leaf tensors q, p, n that require grad.
 //   4. Compute the loss on the leaves (gathered across ranks as in the plain path) and
 //      backward it: this fills q.grad, p.grad, n.grad = dL/de and touches no parameter.
@@ -166,22 +151,21 @@ ObjectiveOutput Contrastive::compute_plain(model::Transformer& model, const data
 //      chunk by chunk, so only one chunk's activations are alive at a time.
 //   6. Return the loss detached with backward_done = true: the trainer must not backward it.
 // Cost: every text is encoded twice (about +1/3 compute for a forward:backward of 1:2).
-// Only the CPU generator is replayed; with LoRA dropout > 0 on CUDA the recomputed masks
-// differ from step 2's (the gradient is then that of a slightly different dropout sample).
 ObjectiveOutput Contrastive::compute_gradcache(model::Transformer& model, const data::Batch& batch, double total) {
   const int64_t chunk = options_.gradcache_chunk;
   const data::TextBlock negatives = used_negatives(batch);
   struct Chunk {
     const data::TextBlock* block;
     int64_t begin, end;
-    torch::Tensor rng;  // CPU generator state before the chunk's first pass
+    model::RngState rng;  // before the chunk's first pass (CPU and the model's GPU)
   };
   // 1.
   std::vector<Chunk> chunks;
   for (const data::TextBlock* block : {&batch.queries, &batch.positives, &negatives})
     for (int64_t begin = 0; begin < block->rows(); begin += chunk)
-      chunks.push_back({block, begin, std::min(begin + chunk, block->rows()), {}});
+      chunks.push_back({block, begin, std::min(begin + chunk, block->rows()), model::RngState()});
   // 2.
+  const auto device = model->embed->weight.device();
   std::vector<torch::Tensor> cached;
   {
     torch::NoGradGuard no_grad;
@@ -189,7 +173,7 @@ ObjectiveOutput Contrastive::compute_gradcache(model::Transformer& model, const 
     // reused by step 5, would stop the weights' gradients (compat::AutocastState::cache).
     compat::AutocastGuard no_cast_cache(compat::autocast_state_without_cache());
     for (auto& c : chunks) {
-      c.rng = generator_state();
+      c.rng = model::RngState::capture(device);
       cached.push_back(embed(model, slice_rows(*c.block, c.begin, c.end), options_));
     }
   }
@@ -209,22 +193,21 @@ ObjectiveOutput Contrastive::compute_gradcache(model::Transformer& model, const 
   if (n.defined()) leaves.push_back(n);
   // Backward passes run outside autocast, as the trainer runs the plain path's: inside it,
   // the fp32 backward matmuls (scores, RMSNorm) would be recast to bf16.
-  const auto device = model->embed->weight.device();
   std::vector<torch::Tensor> grads;
   {
     compat::AutocastGuard no_autocast(device, false);
     grads = torch::autograd::grad({share}, leaves);
   }
   // 5.
-  const torch::Tensor after_first_pass = generator_state();
+  const auto after_first_pass = model::RngState::capture(device);
   for (const auto& c : chunks) {
     const size_t which = c.block == &batch.queries ? 0 : c.block == &batch.positives ? 1 : 2;
-    set_generator_state(c.rng);
+    c.rng.restore();
     auto e = embed(model, slice_rows(*c.block, c.begin, c.end), options_);
     compat::AutocastGuard no_autocast(device, false);
     e.backward(grads[which].slice(0, c.begin, c.end).to(e.dtype()));
   }
-  set_generator_state(after_first_pass);
+  after_first_pass.restore();
   // 6.
   ObjectiveOutput out;
   out.loss = share.detach();
