@@ -28,7 +28,7 @@ add_library(bireco_lite STATIC ${BIRECO_LITE_SOURCES})
 target_include_directories(bireco_lite PUBLIC "${CMAKE_SOURCE_DIR}/include")
 target_link_libraries(bireco_lite PUBLIC nlohmann_json::nlohmann_json spdlog::spdlog
   ${BIRECO_YAML_TARGET} PkgConfig::PCRE2 PkgConfig::UTF8PROC PkgConfig::SENTENCEPIECE
-  Threads::Threads ${CMAKE_DL_LIBS})
+  Threads::Threads)
 target_compile_definitions(bireco_lite PUBLIC PCRE2_CODE_UNIT_WIDTH=8
   BIRECO_VERSION="${PROJECT_VERSION}")
 target_compile_options(bireco_lite PUBLIC ${BIRECO_LITE_COMPILE_FLAGS})

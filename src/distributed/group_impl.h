@@ -1,6 +1,7 @@
 // The c10d objects behind distributed::Group, shared by the distributed/ sources only.
 #pragma once
 
+#include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
@@ -19,7 +20,9 @@ struct Group::Impl {
   torch::Device device = torch::kCPU;
   std::chrono::milliseconds timeout{600000};
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<compat::C10dCollectives> collectives;
+  // ProcessGroupGloo or ProcessGroupNCCL: 2.x splits ProcessGroup into a dispatching
+  // ProcessGroup and per-backend Backends, which own the collectives.
+  c10::intrusive_ptr<c10d::Backend> collectives;
 
   // Waits for `work`; a failure (dead peer, timeout) becomes a bireco::Error naming `what`.
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) const;

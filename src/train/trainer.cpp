@@ -44,13 +44,14 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
   const auto& c = config_;
   const auto env = distributed::read_environment();
   // One GPU per rank, made current before the group or the model does any CUDA work.
-  const std::string device = distributed::rank_device(c.model.device, env);
-  distributed::use_device(model::parse_device(device));
+  const std::string device_name = distributed::rank_device(c.model.device, env);
+  const torch::Device device = model::parse_device(device_name);
+  distributed::use_device(device);
   group_ = distributed::init(c.dist, env);  // null for one process
   if (c.train.batch_size <= 0) throw Error("train.batch_size: must be positive");
   if (c.train.grad_accum <= 0) throw Error("train.grad_accum: must be positive");
   torch::manual_seed(static_cast<uint64_t>(c.train.seed));
-  precision_ = resolve_precision(c.train.precision, model::parse_device(device));
+  precision_ = resolve_precision(c.train.precision, device);
 
   tokenizer_ = text::Tokenizer::load(tokenizer_dir(c));
   template_ = std::make_unique<text::EmbeddingTemplate>(*tokenizer_, c.text);
@@ -80,7 +81,7 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
     throw Error("data.train: fewer records than train.batch_size (" + std::to_string(c.train.batch_size) + ")");
 
   auto model_options = c.model;
-  model_options.device = device;
+  model_options.device = device_name;
   model_options.dtype = precision_ == "bf16" ? "bfloat16" : "float32";
   model_ = model::load(model_options, c.train.seed);
   for (const auto& p : model_->parameters())

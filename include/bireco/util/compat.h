@@ -110,12 +110,7 @@ inline AutocastState autocast_state_without_cache() {
 
 }  // namespace bireco::compat
 
-// --- c10d (used by distributed/ only; forward declarations, so nothing else pays for c10d) ---------
-namespace c10d {
-class ProcessGroup;
-class Backend;
-}  // namespace c10d
-
+// --- c10d -----------------------------------------------------------------------------------
 // USE_C10D_NCCL is what c10d's own headers test; cmake/torch_backends.cmake defines it (with the
 // include folder of the wheel's own nvidia-nccl package) when the LibTorch found is CUDA-enabled.
 #ifdef USE_C10D_NCCL
@@ -127,10 +122,5 @@ class Backend;
 namespace bireco::compat {
 
 constexpr bool kHasNccl = BIRECO_HAS_NCCL;
-
-// The class that owns the collectives (allreduce, allgather, broadcast, barrier): 2.x splits
-// ProcessGroup into a dispatching ProcessGroup and per-backend `Backend`s, from which
-// ProcessGroupGloo and ProcessGroupNCCL derive.
-using C10dCollectives = c10d::Backend;
 
 }  // namespace bireco::compat
