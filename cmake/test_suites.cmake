@@ -14,6 +14,11 @@ list(APPEND BIRECO_TORCH_FREE_TEST_SOURCES
   "${CMAKE_SOURCE_DIR}/tests/model/test_safetensors_header.cpp"
   "${CMAKE_SOURCE_DIR}/tests/model/test_model_config.cpp")
 
+# The Python holding the pinned Python stack (scripts/lib/python-tools.txt) that tests compare
+# against: scripts/lib/deps.sh configures with Python_EXECUTABLE, the .venv beside the torch wheel.
+set(BIRECO_TOOLS_PYTHON "${Python_EXECUTABLE}" CACHE FILEPATH
+    "Python with transformers, peft, sentence-transformers... for the tests that run the Python stack")
+
 # The include folder and the paths the suites find their data by (tests/test_support.h);
 # `binary` is the bireco executable the CLI suites run ("" where none is built).
 function(bireco_test_target target binary)
@@ -22,5 +27,6 @@ function(bireco_test_target target binary)
     BIRECO_TEST_DATA_DIR="${CMAKE_SOURCE_DIR}/tests/data"
     BIRECO_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     BIRECO_DEFAULT_SHARED_DIR="${BIRECO_SHARED_DIR}"
-    BIRECO_BINARY="${binary}")
+    BIRECO_BINARY="${binary}"
+    BIRECO_DEFAULT_PYTHON="${BIRECO_TOOLS_PYTHON}")
 endfunction()

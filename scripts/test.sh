@@ -6,6 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/lib/deps.sh"
 bireco_install_deps
+bireco_install_python_tools
+# Tests that compare with the Python stack fail rather than skip when it was installed.
+[ "${BIRECO_TOOLS_READY:-0}" = 1 ] && export BIRECO_REQUIRE_PYTHON_TOOLS=1
 build_dir=${BIRECO_BUILD_DIR:-$root/build}
 bireco_build "$build_dir"
 # What was built: LibTorch, CUDA and c10d backends, the compile flags c10d's headers test, the

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -81,6 +82,34 @@ inline CommandResult run_command(const std::string& command) {
   return result;
 }
 
+// The Python that holds the pinned Python stack (scripts/lib/python-tools.txt): $BIRECO_PYTHON, or
+// the one the build was configured with ("" when neither is set).
+inline std::string python() {
+  if (const char* env = std::getenv("BIRECO_PYTHON"); env != nullptr && *env != '\0') return env;
+  return BIRECO_DEFAULT_PYTHON;
+}
+
+// "" when python() imports every module of `modules` (space-separated), else why not.
+inline std::string python_lacks(const std::string& modules) {
+  if (python().empty()) return "no Python configured (set BIRECO_PYTHON)";
+  std::string imports;
+  for (size_t at = 0; at < modules.size();) {
+    const size_t end = std::min(modules.find(' ', at), modules.size());
+    if (end > at) imports += "import " + modules.substr(at, end - at) + "; ";
+    at = end + 1;
+  }
+  const auto result = run_command("'" + python() + "' -c '" + imports + "'");
+  if (result.status == 0) return "";
+  return python() + " cannot import " + modules + ": " + result.output.substr(0, 400);
+}
+
+// Whether a missing Python stack fails the test instead of skipping it: scripts/test.sh installs
+// the stack and sets BIRECO_REQUIRE_PYTHON_TOOLS=1, so in CI these tests never skip silently.
+inline bool python_tools_required() {
+  const char* env = std::getenv("BIRECO_REQUIRE_PYTHON_TOOLS");
+  return env != nullptr && std::string(env) == "1";
+}
+
 }  // namespace bireco::test
 
 // Skips (with the reason printed) when ../shared is not beside the checkout.
@@ -91,4 +120,17 @@ inline CommandResult run_command(const std::string& command) {
                    << " (the team's shared folder beside the checkout, or set "           \
                       "BIRECO_SHARED_DIR)";                                               \
     }                                                                                     \
+  } while (0)
+
+// Skips (or fails, under BIRECO_REQUIRE_PYTHON_TOOLS=1) when the pinned Python stack lacks
+// `modules`, e.g. BIRECO_REQUIRE_PYTHON("transformers peft").
+#define BIRECO_REQUIRE_PYTHON(modules)                                              \
+  do {                                                                              \
+    const std::string bireco_lacks = ::bireco::test::python_lacks(modules);         \
+    if (!bireco_lacks.empty()) {                                                    \
+      if (::bireco::test::python_tools_required()) FAIL() << bireco_lacks;          \
+      GTEST_SKIP() << bireco_lacks                                                  \
+                   << " (scripts/lib/deps.sh bireco_install_python_tools installs " \
+                      "the pinned stack)";                                          \
+    }                                                                               \
   } while (0)

@@ -120,6 +120,34 @@ EOF
   export BIRECO_PYTHON
 }
 
+# Installs the pinned Python stack that tests and benchmarks compare bireco with
+# (scripts/lib/python-tools.txt: transformers, peft, sentence-transformers, ...) into the
+# environment of BIRECO_PYTHON (they need its torch), once per version of that list. A python
+# outside any virtual environment is left alone: point BIRECO_PYTHON at a venv, or let this
+# script make .venv/. Sets BIRECO_TOOLS_READY=1 when the stack imports.
+bireco_install_python_tools() {
+  local root list stamp digest
+  root=$(bireco_root)
+  list=$root/scripts/lib/python-tools.txt
+  digest=$(sha256sum "$list" | cut -c1-16)
+  if ! "$BIRECO_PYTHON" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then
+    echo "bireco: $BIRECO_PYTHON is no virtual environment; not installing the Python stack into it" \
+      "(tests that compare with transformers/peft/sentence-transformers will skip)" >&2
+    return 0
+  fi
+  stamp=$("$BIRECO_PYTHON" -c 'import sys; print(sys.prefix)')/.bireco-python-tools
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+    echo "bireco: installing the pinned Python stack ($list) for $BIRECO_PYTHON"
+    "$BIRECO_PYTHON" -m pip install -q --disable-pip-version-check -r "$list" || {
+      echo "bireco: pip could not install $list (is PyPI reachable?)" >&2
+      return 1
+    }
+    echo "$digest" > "$stamp"
+  fi
+  BIRECO_TOOLS_READY=1
+  export BIRECO_TOOLS_READY
+}
+
 bireco_install_deps() {
   bireco_install_debian_packages
   bireco_install_torch
