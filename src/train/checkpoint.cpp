@@ -1,11 +1,9 @@
 #include "bireco/train/checkpoint.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
-#include <mutex>
 #include <tuple>
 #include <vector>
 
@@ -21,7 +19,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kStateDir = "trainer_state";
-constexpr const char* kRngTensor = "cpu_generator";
 
 // step-<N> -> N, or -1.
 int64_t step_of(const fs::path& dir) {
@@ -85,13 +82,7 @@ void write_checkpoint(const fs::path& dir, model::Transformer& model, const Chec
                                   {"config", contents.state.config}};
     util::write_file_durably(state_dir / "state.json", state.dump(2) + "\n");
     model::write_safetensors(state_dir / "optimizer.safetensors", contents.optimizer);
-    torch::Tensor rng;
-    {
-      auto generator = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(generator.mutex());
-      rng = generator.get_state();  // (N,) uint8
-    }
-    model::write_safetensors(state_dir / "rng.safetensors", {{kRngTensor, rng}});
+    model::write_safetensors(state_dir / "rng.safetensors", contents.state.rng);
     if (contents.add_files) contents.add_files(temp);
     util::write_manifest(temp);  // last: its presence marks the folder complete
     util::install_directory(temp, dir);
@@ -122,12 +113,8 @@ TrainerState read_trainer_state(const fs::path& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(file.string() + ": " + util::json_error_text(e));
   }
-  const auto rng = model::read_safetensors(dir / kStateDir / "rng.safetensors");
-  auto found = rng.find(kRngTensor);
-  if (found == rng.end()) throw Error((dir / kStateDir / "rng.safetensors").string() + ": '" + kRngTensor + "' is missing");
-  auto generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  generator.set_state(found->second);
+  for (auto& [name, tensor] : model::read_safetensors(dir / kStateDir / "rng.safetensors"))
+    state.rng.emplace_back(name, tensor);
   return state;
 }
 

@@ -11,6 +11,7 @@
 #include "bireco/model/hf_io.h"
 #include "bireco/model/load.h"
 #include "bireco/model/lora.h"
+#include "bireco/model/rng_state.h"
 #include "bireco/model/safetensors.h"
 #include "bireco/train/checkpoint.h"
 #include "bireco/train/export.h"
@@ -33,6 +34,45 @@ std::string resolve_precision(const std::string& precision, const torch::Device&
 }
 
 namespace {
+
+// rng.safetensors names rank 0's generators as they are (the layout of single-process and
+// older checkpoints) and rank R's with this prefix.
+std::string rng_prefix(int rank) { return rank == 0 ? "" : "rank" + std::to_string(rank) + "."; }
+
+// Every rank's generator states (CPU, and the rank's GPU), named for TrainerState::rng: each
+// rank draws its own dropout masks, so each resumes its own streams.
+model::NamedTensors gather_rng_states(distributed::Group* group, const torch::Device& device) {
+  const auto mine = model::RngState::capture(device).named();
+  if (group == nullptr) return mine;
+  model::NamedTensors all;
+  for (const auto& [name, state] : mine) {
+    // Every rank's generators are of the same kinds, so the names line up across ranks.
+    const auto gathered =
+        group->all_gather(state.unsqueeze(0).to(group->device())).cpu();  // (world, N)
+    for (int r = 0; r < group->world_size(); ++r)
+      all.emplace_back(rng_prefix(r) + name, gathered[r].clone());
+  }
+  return all;
+}
+
+// Puts this rank's generators back as the checkpoint recorded them. A rank the checkpoint has
+// no state for (it was written by fewer ranks) takes rank 0's; a generator it lacks entirely
+// (a GPU's, in a checkpoint of a CPU run) keeps its seeded state. Both are said, since the
+// dropout masks then differ from the uninterrupted run's.
+void restore_rng_states(const model::NamedTensors& states, int rank, const torch::Device& device,
+                        const fs::path& dir) {
+  auto missing = model::RngState::restore_named(states, rng_prefix(rank), device);
+  if (missing.empty()) return;
+  if (rank != 0) {
+    log::warn(dir.string(), " holds no random state for rank ", rank,
+              " (written by a run of fewer ranks?): it continues from rank 0's");
+    missing = model::RngState::restore_named(states, "", device);
+  }
+  for (const auto& name : missing)
+    log::warn(
+        dir.string(), ": trainer_state/rng.safetensors has no '", name,
+        "': that generator keeps its seeded state, so dropout differs from an uninterrupted run");
+}
 
 fs::path tokenizer_dir(const config::StageConfig& config) {
   return config.text.tokenizer.empty() ? fs::path(config.model.path) : fs::path(config.text.tokenizer);
@@ -223,6 +263,7 @@ void Trainer::save_checkpoint(const fs::path& dir) {
   contents.state.sampler = sampler_->position();
   contents.state.consecutive_skips = consecutive_skips_;
   contents.state.config = config::to_json(config_);
+  contents.state.rng = gather_rng_states(group_.get(), model_->parameters().front().device());
   contents.optimizer = optimizer_state_tensors(*optimizer_, model_);
   contents.tokenizer_dir = tokenizer_dir(config_);
   // Embedding stages are handed over ready to use (export.h): sentence-transformers files,
@@ -282,6 +323,8 @@ void Trainer::resume_from(const fs::path& dir) {
   }
   load_optimizer_state(*optimizer_, model_, read_optimizer_state(dir), dir.string());
   sampler_->restore(state.sampler);
+  restore_rng_states(state.rng, group_ ? group_->rank() : 0, model_->parameters().front().device(),
+                     dir);
   step_ = state.step;
   consecutive_skips_ = state.consecutive_skips;
   log::info("resumed from ", dir.string(), " at step ", step_);

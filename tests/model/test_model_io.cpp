@@ -3,14 +3,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "bireco/model/checkpointing.h"
 #include "bireco/model/hf_io.h"
 #include "bireco/model/lora.h"
 #include "bireco/model/pooling.h"
+#include "bireco/model/rng_state.h"
 #include "bireco/util/error.h"
 #include "model_test_util.h"
 
@@ -227,6 +227,41 @@ TEST_P(GradientCheckpointingOn, LoraAdaptersGetGradientsWithFrozenEmbeddings) {
 
 INSTANTIATE_TEST_SUITE_P(Devices, GradientCheckpointingOn, ::testing::ValuesIn(test_devices()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// A checkpoint's trainer state carries the generators by name (RngState::named); restoring
+// them by name gives the same dropout draws on the test device as when they were saved.
+class RngStateOn : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RngStateOn, NamedStatesRestoreTheDrawsOfTheDevice) {
+  const torch::Device device(GetParam());
+  torch::manual_seed(11);
+  const auto saved = RngState::capture(device).named("rank1.");
+  std::vector<std::string> names;
+  for (const auto& [name, state] : saved) {
+    names.push_back(name);
+    EXPECT_TRUE(state.device().is_cpu()) << name;
+  }
+  const std::vector<std::string> expected_names =
+      device.is_cpu() ? std::vector<std::string>{"rank1.cpu_generator"}
+                      : std::vector<std::string>{"rank1.cpu_generator", "rank1.cuda_generator"};
+  EXPECT_EQ(names, expected_names);
+  const auto draw = [&] {
+    return torch::dropout(torch::ones({64}, torch::TensorOptions().device(device)), 0.5, true)
+        .cpu();
+  };
+  const auto first = draw();
+  const auto other = draw();
+  ASSERT_FALSE(torch::equal(first, other));  // the generator moved on
+  EXPECT_TRUE(RngState::restore_named(saved, "rank1.", device).empty());
+  EXPECT_TRUE(torch::equal(draw(), first));
+  // A prefix the states lack leaves every generator as it is and says which it missed.
+  EXPECT_EQ(RngState::restore_named(saved, "rank2.", device).size(), expected_names.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, RngStateOn, ::testing::ValuesIn(test_devices()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 nlohmann::json qwen3_config() {
   return {{"architectures", {"Qwen3ForCausalLM"}}, {"model_type", "qwen3"}, {"vocab_size", 50},

@@ -5,6 +5,7 @@
 
 #include "bireco/config/stage_config.h"
 #include "bireco/model/load.h"
+#include "bireco/model/safetensors.h"
 #include "distributed/dist_test_support.h"
 #include "test_support.h"
 
@@ -110,6 +111,42 @@ TEST(DataParallelTrain, StageTwoGradCacheWithCheckpointingEqualsOneRank) {
   expect_two_ranks_equal_one(
       "contrastive", R"(, "gradient_checkpointing": true, "lora": {"r": 4, "alpha": 8, "dropout": 0.0})",
       R"("objective": {"contrastive": {"hard_negatives": 1, "gather_across_ranks": true, "gradcache_chunk": 1}},)");
+}
+
+// Each rank draws its own LoRA dropout masks, and its queries, padded to its own longest one,
+// consume their own amount of randomness: a resumed 2-rank run equals the uninterrupted one only
+// when every rank's generators are saved and restored (rank 1 restoring rank 0's would not).
+TEST(DataParallelTrain, ResumedTwoRankLoraDropoutRunEqualsUninterruptedBitForBit) {
+  test::TempDir tmp;
+  const std::string config = stage_config(
+      tmp.path(), 2, "contrastive",
+      R"(, "gradient_checkpointing": true, "lora": {"r": 4, "alpha": 8, "dropout": 0.1})",
+      R"("objective": {"contrastive": {"hard_negatives": 1, "gather_across_ranks": true}},)");
+  const std::string command =
+      test::bireco_binary().string() + " launch --nproc-per-node 2 --master-port " +
+      std::to_string(test::free_port()) + " -- train --config " + config +
+      " --set train.max_steps=4 --set checkpoint.every=2 --set text.max_length=96";
+  auto whole = test::run_command(command);
+  ASSERT_EQ(whole.status, 0) << whole.output;
+  const fs::path out = tmp / "out-b2";
+  const auto uninterrupted = final_weights(out / "final");
+
+  // The ranks' generators did diverge by step 2, so restoring rank 0's everywhere would show.
+  const auto rng = model::read_safetensors(out / "step-2/trainer_state/rng.safetensors");
+  ASSERT_TRUE(rng.count("cpu_generator") && rng.count("rank1.cpu_generator"));
+  EXPECT_FALSE(torch::equal(rng.at("cpu_generator"), rng.at("rank1.cpu_generator")));
+
+  fs::remove_all(out / "final");
+  fs::remove_all(out / "step-4");
+  auto resumed = test::run_command(command + " --resume auto");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  ASSERT_NE(resumed.output.find("step-2 at step 2"), std::string::npos) << resumed.output;
+  const auto after = final_weights(out / "final");
+  ASSERT_EQ(after.size(), uninterrupted.size());
+  int differing = 0;
+  for (size_t i = 0; i < after.size(); ++i)
+    if (!torch::equal(after[i].second, uninterrupted[i].second)) ++differing;
+  EXPECT_EQ(differing, 0) << "tensors of the resumed run that differ from the uninterrupted run's";
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 //   <checkpoint.dir>/step-<N>/   config.json, model.safetensors, tokenizer files
 //                                trainer_state/state.json        version, step, sampler, config
 //                                trainer_state/optimizer.safetensors   AdamW moments and steps
-//                                trainer_state/rng.safetensors   torch's CPU generator state
+//                                trainer_state/rng.safetensors   every rank's generator states
 //                                manifest.json                   written last
 //   <checkpoint.dir>/final/      the same, at the end of training
 #pragma once
@@ -36,10 +36,14 @@ struct TrainerState {
   // Non-finite steps skipped in a row just before `step`, so that a resumed run aborts at the
   // same step as an uninterrupted one (train.max_skipped_steps). 0 in older checkpoints.
   int64_t consecutive_skips = 0;
+  // The random generators' states (model::RngState::named): rank 0's CPU generator as
+  // `cpu_generator` and its GPU's as `cuda_generator`; rank R > 0's as `rank<R>.cpu_generator`
+  // and so on. Older checkpoints hold rank 0's CPU generator only.
+  model::NamedTensors rng;
 };
 
 struct CheckpointContents {
-  TrainerState state;
+  TrainerState state;  // state.rng is written to rng.safetensors
   model::NamedTensors optimizer;
   std::filesystem::path tokenizer_dir;  // tokenizer files copied from here; empty: none
   // Writes further files into the temporary folder before it is renamed (e.g. the LoRA
@@ -53,7 +57,7 @@ struct CheckpointContents {
 void write_checkpoint(const std::filesystem::path& dir, model::Transformer& model,
                       const CheckpointContents& contents);
 
-// Reads trainer_state/ (not the weights); restores torch's CPU generator state.
+// Reads trainer_state/ (not the weights, nor restoring any generator: see TrainerState::rng).
 TrainerState read_trainer_state(const std::filesystem::path& dir);
 std::map<std::string, torch::Tensor> read_optimizer_state(const std::filesystem::path& dir);
 
