@@ -193,12 +193,11 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
   optimizer_->zero_grad();
   StepResult result;
   objective::Sums sums;
-  // GradCache backpropagates inside compute(), in several passes the overlapped sync cannot
-  // tell apart; its gradients are averaged after the loop instead (no overlap, same result).
-  const bool backward_in_objective =
-      config_.stage == "contrastive" && config_.objective.contrastive.gradcache_chunk > 0;
   for (size_t m = 0; m < micro_batches.size(); ++m) {
-    if (sync_) sync_->set_enabled(!backward_in_objective && m + 1 == micro_batches.size());
+    // GradCache's several backward passes in compute() (one per chunk) are one micro-step to
+    // the sync, like checkpointing's recomputations: each parameter is reduced after its last
+    // contribution, which falls in the last chunk's pass.
+    if (sync_) sync_->set_enabled(m + 1 == micro_batches.size());
     objective::ObjectiveOutput out;
     {
       // bf16-mixed: the forward in bf16 where autocast casts (matmuls), fp32 weights and
@@ -212,7 +211,6 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
   }
   if (sync_) {
     sync_->finish();
-    if (backward_in_objective) distributed::sync_gradients_reference(*group_, parameters_);
     // The all-reduce averages, but each rank's loss is already its share of the global
     // batch's loss: the gradient of one process holding the whole batch is the sum.
     torch::NoGradGuard no_grad;

@@ -8,8 +8,9 @@
 //     loss.backward();                         // buckets all-reduce while backward runs
 //   sync.finish();                             // wait, copy averaged gradients into .grad
 //   optimizer.step();
-// Several backward passes in one step (GradCache's chunks) are micro-steps too: only the last
-// one runs enabled. Checkpoint writing and logging stay on rank 0 (distributed::is_main).
+// Several backward passes in one micro-step (GradCache's chunks, gradient checkpointing's
+// recomputations) need nothing more: each parameter is reduced after its last contribution.
+// Checkpoint writing and logging stay on rank 0 (distributed::is_main).
 #pragma once
 
 #include <torch/torch.h>
