@@ -106,7 +106,8 @@ void visit_objective(Visitor& v, ObjectiveConfig& c) {
     s.field("predict_eos", r.predict_eos, {"make the final [EOS] a reconstruction target"});
     s.field("reference_quirks", r.reference_quirks,
             {"reproduce the authors' code: positions over left padding, BOS/header/instruction "
-             "hidden from the reconstruction pass"});
+             "hidden from the reconstruction pass, the loss averaged over micro-batch means "
+             "(see 'How the loss is normalised')"});
   });
   v.section("contrastive", "stage II: InfoNCE", [&](Visitor& s) {
     auto& k = c.contrastive;

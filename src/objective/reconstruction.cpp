@@ -108,7 +108,8 @@ torch::Tensor encode_block(model::Transformer& model, const data::TextBlock& blo
 
 Sums Reconstruction::count(const data::Batch& batch) const {
   return {{"d2q_targets", static_cast<double>(reconstruction_targets(batch.queries, options_))},
-          {"q2d_targets", static_cast<double>(reconstruction_targets(batch.positives, options_))}};
+          {"q2d_targets", static_cast<double>(reconstruction_targets(batch.positives, options_))},
+          {"micro_batches", 1.0}};
 }
 
 ObjectiveOutput Reconstruction::compute(model::Transformer& model, const data::Batch& batch, int64_t step,
@@ -117,13 +118,22 @@ ObjectiveOutput Reconstruction::compute(model::Transformer& model, const data::B
   out.loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(model->embed->weight.device()));
   out.metrics = {{"loss_d2q", 0.0}, {"loss_q2d", 0.0}, {"d2q_tokens", 0.0}, {"q2d_tokens", 0.0},
                  {"d2q_correct", 0.0}, {"q2d_correct", 0.0}};
+  const Sums mine = count(batch);
   // One direction: `source` is embedded and prefixes the rebuilding of `target`. No detach:
   // the loss reaches the encoding pass through the prefix vector.
   auto direction = [&](const data::TextBlock& source, const data::TextBlock& target, const std::string& name,
                        double weight) {
     auto prefix = encode_block(model, source, options_);
     auto part = reconstruction_loss(model, prefix, target, options_);
-    const double total = std::max(1.0, totals.at(name + "_targets"));
+    // How the step's loss is normalised. By default every target token of the global batch
+    // (all micro-batches of all ranks; `totals` is summed over both by the trainer) weighs the
+    // same: a direction's loss is its summed cross-entropy over the step's target count, as
+    // transformers >= 4.46 does with num_items_in_batch. The authors' code (HF Trainer, DDP)
+    // took each micro-batch's token mean and averaged those over micro-batches and ranks, so a
+    // token of a short micro-batch weighed more: reference_quirks reproduces that.
+    const double total = options_.reference_quirks ? std::max(1.0, mine.at(name + "_targets")) *
+                                                         totals.at("micro_batches")
+                                                   : std::max(1.0, totals.at(name + "_targets"));
     auto mean_share = part.sum / total;
     out.loss = out.loss + weight * mean_share;
     out.metrics["loss_" + name] = mean_share.item<double>();

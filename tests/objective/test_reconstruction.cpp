@@ -337,6 +337,41 @@ TEST(Reconstruction, AlternateModeRunsD2qOnEvenStepsAndQ2dOnOdd) {
   EXPECT_NEAR(out.loss.item<double>(), 0.8 * out.metrics.at("loss_d2q") + 0.2 * out.metrics.at("loss_q2d"), 1e-6);
 }
 
+// Two micro-batches with unequal target counts: by default every target token of the step
+// weighs the same; under reference_quirks (the authors' HF Trainer) each micro-batch's token
+// mean counts once.
+TEST(Reconstruction, StepLossWeighsTokensEquallyOrMicroBatchMeansUnderReferenceQuirks) {
+  auto m = tiny_model();
+  data::Batch a, b;
+  a.queries = random_block({5, 6}, 48, 1);
+  a.positives = random_block({7, 4}, 48, 2);
+  b.queries = random_block({12, 9}, 48, 3);
+  b.positives = random_block({3, 4}, 48, 4);
+  for (const bool quirks : {false, true}) {
+    ReconstructionOptions o;
+    o.eos_id = 2;
+    o.reference_quirks = quirks;
+    Reconstruction objective(o);
+    const auto ca = objective.count(a), cb = objective.count(b);
+    Sums both = ca;
+    for (const auto& [name, value] : cb) both[name] += value;
+    ASSERT_EQ(both.at("micro_batches"), 2.0);
+    ASSERT_NE(ca.at("d2q_targets"), cb.at("d2q_targets"));  // else both rules agree
+    // Each micro-batch alone: its own token means per direction.
+    const auto alone_a = objective.compute(m, a, 0, ca).metrics,
+               alone_b = objective.compute(m, b, 0, cb).metrics;
+    const double step = objective.compute(m, a, 0, both).loss.item<double>() +
+                        objective.compute(m, b, 0, both).loss.item<double>();
+    double expected = 0;
+    for (const auto& [name, weight] : {std::pair<std::string, double>{"d2q", 0.8}, {"q2d", 0.2}}) {
+      const double la = alone_a.at("loss_" + name), lb = alone_b.at("loss_" + name);
+      const double na = ca.at(name + "_targets"), nb = cb.at(name + "_targets");
+      expected += weight * (quirks ? (la + lb) / 2 : (la * na + lb * nb) / (na + nb));
+    }
+    EXPECT_NEAR(step, expected, 1e-5) << (quirks ? "reference_quirks" : "default");
+  }
+}
+
 TEST(Reconstruction, ReferenceQuirksHidePrefixTokensAndCountPositionsOverPadding) {
   auto m = tiny_model();
   auto block = random_block({7, 5}, 48, 9, /*prefix_length=*/3);

@@ -53,9 +53,10 @@ class Reconstruction : public Objective {
  public:
   explicit Reconstruction(ReconstructionOptions options) : options_(std::move(options)) {}
 
-  // d2q_targets / q2d_targets: tokens each direction predicts.
+  // d2q_targets / q2d_targets: tokens each direction predicts; micro_batches: 1.
   Sums count(const data::Batch& batch) const override;
-  // loss = d2q_weight * L_D2Q + q2d_weight * L_Q2D (token means over the whole step); in
+  // loss = d2q_weight * L_D2Q + q2d_weight * L_Q2D (token means over the whole step; under
+  // reference_quirks, each micro-batch's token mean averaged over the step's micro-batches); in
   // alternate mode only the step's direction runs, with weight 1.
   ObjectiveOutput compute(model::Transformer& model, const data::Batch& batch, int64_t step,
                           const Sums& totals) override;
