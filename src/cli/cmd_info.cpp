@@ -11,6 +11,7 @@
 #include "bireco/config/load.h"
 #include "bireco/model/load.h"
 #include "bireco/model/model_config.h"
+#include "bireco/train/precision.h"
 #include "bireco/util/compat.h"
 #include "bireco/util/error.h"
 #include "bireco/util/manifest.h"
@@ -90,25 +91,40 @@ Command add_info(CLI::App& app) {
             config::Document doc;
             doc.root = {{"model", {{"path", o->model}}}};
             for (const auto& s : o->overrides) config::apply_override(doc, s);
-            const config::ModelConfig mc = config::read_stage(doc).model;
-            const auto dtype = model::parse_dtype(mc.dtype);
+            const config::StageConfig stage = config::read_stage(doc);
+            const config::ModelConfig& mc = stage.model;
             const int64_t total = model::count_parameters(c);
             const int64_t lora = mc.use_lora ? lora_parameters(c, mc.lora) : 0;
             const int64_t trainable = mc.use_lora ? lora : total;
-            const double bytes = static_cast<double>(c10::elementSize(dtype));
-            // Weights + gradients + AdamW's two float32 moments of the trainable parameters.
-            const double train_bytes = total * bytes + trainable * (bytes + 8.0);
-            std::cout << "architecture     " << c.architecture << " (model_type " << c.model_type << ")\n"
-                      << "layers           " << c.num_hidden_layers << ", hidden " << c.hidden_size << ", heads "
-                      << c.num_attention_heads << " (kv " << c.num_key_value_heads << ", head_dim " << c.head_dim
-                      << "), intermediate " << c.intermediate_size << ", vocab " << c.vocab_size << "\n"
-                      << "rope             theta " << c.rope_theta << ", scaling " << c.rope_scaling.type << "\n"
+            const int64_t frozen = mc.use_lora ? total : 0;  // full fine-tuning trains every weight
+            // What the trainer would hold per parameter (train/precision.h), on the device it
+            // would pick here.
+            const auto plan =
+                train::plan_precision(stage.train.precision, mc.dtype,
+                                      model::parse_device(mc.device == "auto" ? "cpu" : mc.device));
+            const double frozen_bytes = train::frozen_bytes_per_parameter(plan);
+            const double trainable_bytes = train::trainable_bytes_per_parameter(plan);
+            const double inference_bytes = static_cast<double>(c10::elementSize(plan.frozen));
+            std::cout << "architecture     " << c.architecture << " (model_type " << c.model_type
+                      << ")\n"
+                      << "layers           " << c.num_hidden_layers << ", hidden " << c.hidden_size
+                      << ", heads " << c.num_attention_heads << " (kv " << c.num_key_value_heads
+                      << ", head_dim " << c.head_dim << "), intermediate " << c.intermediate_size
+                      << ", vocab " << c.vocab_size << "\n"
+                      << "rope             theta " << c.rope_theta << ", scaling "
+                      << c.rope_scaling.type << "\n"
                       << "tied lm_head     " << (c.tie_word_embeddings ? "yes" : "no") << "\n"
                       << "parameters       " << total << " total, " << trainable << " trainable"
                       << (mc.use_lora ? " (LoRA r=" + std::to_string(mc.lora.r) + ")" : "") << "\n"
-                      << "dtype            " << mc.dtype << "\n"
-                      << "memory           weights " << gib(total * bytes) << "; training (weights, grads, AdamW "
-                      << "states; activations extra) " << gib(train_bytes) << "\n";
+                      << "precision        " << plan.precision << ": frozen weights "
+                      << frozen_bytes << " B/param (" << c10::toString(plan.frozen)
+                      << "), trainable " << trainable_bytes << " B/param ("
+                      << c10::toString(plan.trainable) << " weight, gradient, 2 AdamW moments)"
+                      << (plan.autocast ? ", bf16 autocast compute" : "") << "\n"
+                      << "memory           weights " << gib(total * inference_bytes) << " in "
+                      << c10::toString(plan.frozen)
+                      << "; training (weights, grads, AdamW states; activations extra) "
+                      << gib(frozen * frozen_bytes + trainable * trainable_bytes) << "\n";
             return kExitOk;
           }};
 }

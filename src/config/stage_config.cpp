@@ -25,7 +25,10 @@ void visit_model(Visitor& v, ModelConfig& c) {
            "alone",
            {"pretrained", "random"}});
   v.field("dtype", c.dtype,
-          {"parameter dtype", {"float32", "bfloat16", "float16"}});
+          {"dtype the weights that do not train are stored in (the base under LoRA); `auto`: "
+           "bfloat16 under train.precision bf16 / bf16-mixed, else float32. Trainable weights "
+           "follow train.precision",
+           {"auto", "float32", "bfloat16", "float16"}});
   v.field("device", c.device,
           {"`auto` picks CUDA (LOCAL_RANK's GPU) when available, else CPU",
            {"auto", "cpu", "cuda"}});
@@ -152,8 +155,10 @@ void visit_train(Visitor& v, TrainConfig& c) {
   v.field("epochs", c.epochs, {"passes over the data when max_steps is 0"});
   v.field("seed", c.seed, {"seeds initialisation, shuffling and dropout"});
   v.field("precision", c.precision,
-          {"`auto`: bf16-mixed on GPU, fp32 on CPU; `bf16`: bf16 weights as the authors ran; "
-           "`bf16-mixed`: bf16 compute, fp32 master weights and optimizer state",
+          {"`auto`: bf16-mixed on GPU, fp32 on CPU; `bf16`: every weight and the optimizer state "
+           "in bf16, as the authors ran stage I; `bf16-mixed`: bf16 autocast compute, trainable "
+           "weights and optimizer state fp32, frozen weights in model.dtype (PEFT + HF Trainer's "
+           "way)",
            {"auto", "fp32", "bf16", "bf16-mixed"}});
   v.field("log_every", c.log_every, {"log and append metrics every N optimizer steps"});
   v.field("log_level", c.log_level,

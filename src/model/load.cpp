@@ -9,10 +9,11 @@
 namespace bireco::model {
 
 torch::ScalarType parse_dtype(const std::string& name, const std::string& key) {
-  if (name == "float32" || name == "fp32") return torch::kFloat32;
+  // auto: the trainer's choice from train.precision (train/precision.h); float32 elsewhere.
+  if (name == "auto" || name == "float32" || name == "fp32") return torch::kFloat32;
   if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
   if (name == "float16" || name == "fp16") return torch::kFloat16;
-  throw Error(key + ": unknown dtype `" + name + "` (float32, bfloat16, float16)");
+  throw Error(key + ": unknown dtype `" + name + "` (auto, float32, bfloat16, float16)");
 }
 
 torch::Device parse_device(const std::string& name) {

@@ -27,12 +27,6 @@
 namespace bireco::train {
 namespace fs = std::filesystem;
 
-std::string resolve_precision(const std::string& precision, const torch::Device& device) {
-  const std::string wanted = precision == "auto" ? (device.is_cuda() ? "bf16-mixed" : "fp32") : precision;
-  if (wanted == "fp32" || wanted == "bf16" || wanted == "bf16-mixed") return wanted;
-  throw Error("train.precision: '" + precision + "' is not one of auto, fp32, bf16, bf16-mixed");
-}
-
 namespace {
 
 // rng.safetensors names rank 0's generators as they are (the layout of single-process and
@@ -91,7 +85,7 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
   if (c.train.batch_size <= 0) throw Error("train.batch_size: must be positive");
   if (c.train.grad_accum <= 0) throw Error("train.grad_accum: must be positive");
   torch::manual_seed(static_cast<uint64_t>(c.train.seed));
-  precision_ = resolve_precision(c.train.precision, device);
+  precision_ = plan_precision(c.train.precision, c.model.dtype, device);
 
   tokenizer_ = text::Tokenizer::load(tokenizer_dir(c));
   template_ = std::make_unique<text::EmbeddingTemplate>(*tokenizer_, c.text);
@@ -122,10 +116,23 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
 
   auto model_options = c.model;
   model_options.device = device_name;
-  model_options.dtype = precision_ == "bf16" ? "bfloat16" : "float32";
+  // Full fine-tuning: every weight trains, so the model loads in the trainable dtype (fp32
+  // master weights under bf16-mixed, never a bf16 rounding of them); with LoRA the base loads
+  // in the frozen dtype.
+  const auto load_dtype = c.model.use_lora ? precision_.frozen : precision_.trainable;
+  model_options.dtype = load_dtype == torch::kBFloat16  ? "bfloat16"
+                        : load_dtype == torch::kFloat16 ? "float16"
+                                                        : "float32";
   model_ = model::load(model_options, c.train.seed);
   for (const auto& p : model_->parameters())
     if (p.requires_grad()) parameters_.push_back(p);
+  // bf16-mixed: what trains becomes float32 (PEFT's autocast_adapter_dtype: adapters created in
+  // the base's dtype, then upcast), before AdamW creates its moments in the same dtype.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : parameters_)
+      if (p.scalar_type() != precision_.trainable) p.set_data(p.to(precision_.trainable));
+  }
   optimizer_ = make_adamw(model_, c.optim);
   if (group_) {
     distributed::broadcast_parameters(*group_, model_->parameters());
@@ -202,7 +209,7 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
     {
       // bf16-mixed: the forward in bf16 where autocast casts (matmuls), fp32 weights and
       // optimizer state; backward follows the forward's dtypes through autograd.
-      compat::AutocastGuard autocast(model_->embed->weight.device(), precision_ == "bf16-mixed");
+      compat::AutocastGuard autocast(model_->embed->weight.device(), precision_.autocast);
       out = objective_->compute(model_, micro_batches[m], step_, totals);
     }
     if (!out.backward_done) out.loss.backward();

@@ -56,6 +56,26 @@ TEST(CliInfo, ReportsArchitectureAndParameterCounts) {
   EXPECT_NE(r.output.find(std::to_string(total) + " total, " + std::to_string(2 * 2 * (128 + 96)) + " trainable"),
             std::string::npos)
       << r.output;
+  // Bytes per parameter of the chosen precision: fp32 on this CPU by default; bf16-mixed keeps
+  // the frozen base in bf16 and trains fp32 adapters.
+  EXPECT_NE(r.output.find("precision        fp32: frozen weights 4 B/param"), std::string::npos)
+      << r.output;
+  r = bireco::test::run_command(bireco::test::bireco_binary().string() + " info --model " +
+                                fixture_dir("llama").string() +
+                                " --set model.lora.r=2 --set train.precision=bf16-mixed");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(
+      r.output.find(
+          "bf16-mixed: frozen weights 2 B/param (BFloat16), trainable 16 B/param (Float weight"),
+      std::string::npos)
+      << r.output;
+  r = bireco::test::run_command(bireco::test::bireco_binary().string() + " info --model " +
+                                fixture_dir("llama").string() +
+                                " --set train.precision=fp32 --set model.dtype=bfloat16");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("model.dtype 'bfloat16' contradicts train.precision 'fp32'"),
+            std::string::npos)
+      << r.output;
 }
 
 // The one CUDA-enabled binary says what it was built against and what this machine offers:

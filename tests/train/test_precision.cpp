@@ -8,9 +8,11 @@
 
 #include "../model/model_test_util.h"
 #include "bireco/model/checkpointing.h"
+#include "bireco/model/safetensors.h"
 #include "bireco/objective/chunked_loss.h"
 #include "bireco/objective/reconstruction.h"
 #include "bireco/train/checkpoint.h"
+#include "bireco/train/precision.h"
 #include "bireco/train/trainer.h"
 #include "bireco/util/compat.h"
 #include "bireco/util/error.h"
@@ -242,6 +244,119 @@ TEST(Bf16MixedTrainer, Fp32MasterWeightsAndMomentsFiniteLossAndBitExactResume) {
   auto expected = uninterrupted.model()->named_parameters();
   for (const auto& p : resumed.model()->named_parameters())
     EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << p.key();
+}
+
+TEST(PrecisionPlan, FrozenTrainableAndAutocastPerPrecisionAndContradictionsNameBothKeys) {
+  const auto fp32 = plan_precision("fp32", "auto", kCpu);
+  EXPECT_EQ(fp32.frozen, torch::kFloat32);
+  EXPECT_EQ(fp32.trainable, torch::kFloat32);
+  EXPECT_FALSE(fp32.autocast);
+  const auto pure = plan_precision("bf16", "auto", kCpu);
+  EXPECT_EQ(pure.frozen, torch::kBFloat16);
+  EXPECT_EQ(pure.trainable, torch::kBFloat16);
+  EXPECT_FALSE(pure.autocast);
+  const auto mixed = plan_precision("bf16-mixed", "auto", kCpu);
+  EXPECT_EQ(mixed.frozen, torch::kBFloat16);
+  EXPECT_EQ(mixed.trainable, torch::kFloat32);
+  EXPECT_TRUE(mixed.autocast);
+  EXPECT_EQ(plan_precision("bf16-mixed", "float32", kCpu).frozen, torch::kFloat32);
+  EXPECT_EQ(plan_precision("auto", "auto", torch::Device(torch::kCUDA, 0)).precision, "bf16-mixed");
+  EXPECT_EQ(plan_precision("bf16", "bfloat16", kCpu).trainable, torch::kBFloat16);
+  // Bytes per parameter in training: frozen storage; trainable weight + gradient + 2 moments.
+  EXPECT_EQ(frozen_bytes_per_parameter(mixed), 2.0);
+  EXPECT_EQ(trainable_bytes_per_parameter(mixed), 16.0);
+  EXPECT_EQ(trainable_bytes_per_parameter(pure), 8.0);
+  for (const auto& [precision, dtype] : {std::pair<std::string, std::string>{"fp32", "bfloat16"},
+                                         {"bf16", "float32"},
+                                         {"bf16", "float16"}}) {
+    const auto message = test::error_of([&] { plan_precision(precision, dtype, kCpu); });
+    EXPECT_NE(message.find("model.dtype '" + dtype + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find("train.precision '" + precision + "'"), std::string::npos) << message;
+  }
+}
+
+// Stage II with LoRA as the shipped configs run it: bf16-mixed, dropout, checkpointing.
+config::StageConfig tiny_lora_config(const fs::path& out, const std::string& precision) {
+  auto c = test::tiny_run_config(out);
+  c.stage = "contrastive";
+  c.model.use_lora = true;
+  c.model.lora.r = 4;
+  c.model.lora.alpha = 8;
+  c.model.lora.dropout = 0.05;
+  c.model.gradient_checkpointing = true;
+  c.objective.contrastive.hard_negatives = 1;
+  c.train.max_steps = 3;
+  c.train.precision = precision;
+  c.checkpoint.every = 1;
+  return c;
+}
+
+TEST(Bf16MixedLora, Bf16BaseFp32AdaptersAndMomentsWrittenAsTrainedAndBitExactResume) {
+  test::TempDir tmp;
+  Trainer uninterrupted(tiny_lora_config(tmp / "whole", "bf16-mixed"));
+  uninterrupted.train();
+  int adapters = 0;
+  for (const auto& p : uninterrupted.model()->named_parameters()) {
+    const bool adapter = p.key().find(".lora_") != std::string::npos;
+    EXPECT_EQ(p.value().scalar_type(), adapter ? torch::kFloat32 : torch::kBFloat16) << p.key();
+    EXPECT_EQ(p.value().requires_grad(), adapter) << p.key();
+    adapters += adapter;
+  }
+  EXPECT_GT(adapters, 0);
+  int64_t moments = 0;
+  for (const auto& [name, t] : read_optimizer_state(tmp / "whole/step-1")) {
+    if (name.find(".exp_avg") == std::string::npos) continue;
+    EXPECT_EQ(t.scalar_type(), torch::kFloat32) << name;
+    ++moments;
+  }
+  EXPECT_EQ(moments, 2 * adapters);
+  // The adapter as PEFT writes it (fp32); the merged weights in the base's bf16.
+  for (const auto& [name, t] :
+       model::read_safetensors(tmp / "whole/step-1/adapter/adapter_model.safetensors"))
+    EXPECT_EQ(t.scalar_type(), torch::kFloat32) << name;
+  for (const auto& [name, t] : model::read_safetensors(tmp / "whole/step-1/model.safetensors"))
+    EXPECT_EQ(t.scalar_type(), torch::kBFloat16) << name;
+
+  Trainer resumed(tiny_lora_config(tmp / "second", "bf16-mixed"));
+  resumed.resume_from(tmp / "whole/step-1");
+  resumed.train();
+  auto expected = uninterrupted.model()->named_parameters();
+  for (const auto& p : resumed.model()->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << p.key();
+}
+
+// Why bf16-mixed is the stage-II default: at a small learning rate an AdamW update (about lr
+// per step) is below half a bf16 ulp of a lora_A weight (~0.1 * 2^-8), so pure bf16 rounds
+// every update away, while fp32 adapters take it.
+TEST(Bf16MixedLora, SmallUpdatesMoveFp32AdaptersWherePureBf16RoundsThemAway) {
+  test::TempDir tmp;
+  auto changed = [&](const std::string& precision) {
+    auto c = tiny_lora_config(tmp / precision, precision);
+    c.optim.lr = 1e-6;
+    c.optim.weight_decay = 0;
+    c.schedule.warmup_steps = 0;
+    c.schedule.name = "constant";
+    c.checkpoint.every = 0;
+    Trainer trainer(c);
+    std::map<std::string, torch::Tensor> before;
+    for (const auto& p : trainer.model()->named_parameters())
+      if (p.key().find(".lora_A") != std::string::npos)
+        before[p.key()] = p.value().detach().clone();
+    trainer.train();
+    int64_t moved = 0, total = 0;
+    for (const auto& p : trainer.model()->named_parameters()) {
+      if (!before.count(p.key())) continue;
+      moved += p.value().ne(before[p.key()]).sum().item<int64_t>();
+      total += p.value().numel();
+    }
+    std::printf("%s: %lld of %lld lora_A weights moved at lr 1e-6\n", precision.c_str(),
+                static_cast<long long>(moved), static_cast<long long>(total));
+    return std::make_pair(moved, total);
+  };
+  const auto [mixed_moved, mixed_total] = changed("bf16-mixed");
+  const auto [pure_moved, pure_total] = changed("bf16");
+  EXPECT_GT(mixed_moved, mixed_total / 2);
+  EXPECT_LT(pure_moved, pure_total / 100);
 }
 
 }  // namespace

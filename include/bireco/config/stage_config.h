@@ -22,7 +22,7 @@ struct LoraConfig {
 struct ModelConfig {
   std::string path;
   std::string init = "pretrained";
-  std::string dtype = "float32";
+  std::string dtype = "auto";
   std::string device = "auto";
   std::string attention = "causal";
   std::string pooling = "last";

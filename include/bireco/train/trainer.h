@@ -19,6 +19,7 @@
 #include "bireco/objective/objective.h"
 #include "bireco/text/embedding_template.h"
 #include "bireco/text/tokenizer.h"
+#include "bireco/train/precision.h"
 
 namespace bireco::distributed {
 class Group;
@@ -39,11 +40,6 @@ struct StepResult {
   // not step and the weights are unchanged (see Trainer::train_step).
   bool skipped = false;
 };
-
-// `precision` (auto | fp32 | bf16 | bf16-mixed) on `device` -> fp32 | bf16 | bf16-mixed; auto
-// is fp32 on CPU and bf16-mixed on CUDA. bf16: bf16 weights (and AdamW state); bf16-mixed:
-// fp32 weights and optimizer state, the objective's forward under bf16 autocast.
-std::string resolve_precision(const std::string& precision, const torch::Device& device);
 
 class Trainer {
  public:
@@ -89,11 +85,11 @@ class Trainer {
   const data::Dataset& dataset(size_t i) const { return *datasets_.at(i); }
   int64_t step() const { return step_; }
   int64_t total_steps() const;
-  const std::string& precision() const { return precision_; }
+  const std::string& precision() const { return precision_.precision; }
 
  private:
   config::StageConfig config_;
-  std::string precision_;
+  PrecisionPlan precision_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
   std::unique_ptr<text::EmbeddingTemplate> template_;
   std::unique_ptr<data::Collator> collator_;

@@ -1,0 +1,39 @@
+// train.precision and model.dtype resolved into what each kind of weight is stored in, what
+// the optimizer updates and whether the passes run under bf16 autocast, as the Python stack
+// does it (HF Trainer + PEFT: frozen base in its loaded dtype, fp32 adapters and moments).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace bireco::train {
+
+// `precision` (auto | fp32 | bf16 | bf16-mixed) on `device` -> fp32 | bf16 | bf16-mixed; auto
+// is fp32 on CPU and bf16-mixed on CUDA.
+std::string resolve_precision(const std::string& precision, const torch::Device& device);
+
+struct PrecisionPlan {
+  std::string precision;        // fp32 | bf16 | bf16-mixed
+  torch::ScalarType frozen;     // weights that do not train (the base under LoRA)
+  torch::ScalarType trainable;  // weights that train, their gradients and AdamW moments
+  bool autocast = false;        // forward (and recomputation) under bf16 autocast
+};
+
+// The plan for train.precision `precision` and model.dtype `model_dtype` (auto | float32 |
+// bfloat16 | float16):
+//   fp32        every weight float32, no autocast; model.dtype float32 (auto).
+//   bf16        every weight, trainable or not, and the moments bfloat16, no autocast (the
+//               authors' stage I); model.dtype bfloat16 (auto).
+//   bf16-mixed  trainable weights and moments float32, frozen ones in model.dtype (auto:
+//               bfloat16), the passes under bf16 autocast.
+// A model.dtype that contradicts the precision is an Error naming both keys.
+PrecisionPlan plan_precision(const std::string& precision, const std::string& model_dtype,
+                             const torch::Device& device);
+
+// Bytes a parameter costs under `plan` in training: a frozen one its storage; a trainable one
+// its weight, its gradient and AdamW's two moments (activations not included).
+double frozen_bytes_per_parameter(const PrecisionPlan& plan);
+double trainable_bytes_per_parameter(const PrecisionPlan& plan);
+
+}  // namespace bireco::train
