@@ -159,7 +159,7 @@ TEST(StageConfig, WrongTypeFromOverrideSaysSet) {
 
 TEST(StageConfig, ChoiceErrorSuggests) {
   EXPECT_EQ(error_of([] { from_yaml("model: {path: m, dtype: bf16}"); }),
-            "c.yaml:1: model.dtype: 'bf16' is not one of float32, bfloat16, float16; did you "
+            "c.yaml:1: model.dtype: 'bf16' is not one of auto, float32, bfloat16, float16; did you "
             "mean 'bfloat16'?");
   const std::string e = error_of([] { from_yaml("model: {path: m}\nstage: recon"); });
   EXPECT_NE(e.find("c.yaml:2: stage: 'recon' is not one of"), std::string::npos) << e;
