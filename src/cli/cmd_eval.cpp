@@ -13,6 +13,7 @@ Command add_eval(CLI::App& app) {
   struct Options {
     std::string model, task, data, split = "test", out, run, instruction, cache, device = "auto", tag = "bireco";
     int64_t batch_tokens = 16384;
+    bool keep_identical_ids = false;
   };
   auto o = std::make_shared<Options>();
   auto* sub = app.add_subcommand("eval", "evaluate retrieval, reranking or STS");
@@ -25,6 +26,9 @@ Command add_eval(CLI::App& app) {
   sub->add_option("--run", o->run, "TREC run file (retrieval; top 100 per query)");
   sub->add_option("--instruction", o->instruction, "task instruction for queries (empty: none)");
   sub->add_option("--cache", o->cache, "folder caching corpus embeddings across runs (retrieval)");
+  sub->add_flag(
+      "--keep-identical-ids", o->keep_identical_ids,
+      "retrieval: rank documents whose id is the query's id too (BEIR and MTEB drop them)");
   sub->add_option("--batch-tokens", o->batch_tokens, "padded tokens per batch")->capture_default_str();
   sub->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--tag", o->tag, "run tag (last column of the run file)")->capture_default_str();
@@ -43,6 +47,7 @@ Command add_eval(CLI::App& app) {
               options.instruction = o->instruction;
               options.cache_dir = o->cache;
               options.model_dir = o->model;
+              options.ignore_identical_ids = !o->keep_identical_ids;
               const auto r = eval::run_retrieval(encoder, o->data, options);
               scores = {{"ndcg_at_10", r.scores.ndcg_at_10}, {"mrr_at_10", r.scores.mrr_at_10},
                         {"map_at_100", r.scores.map_at_100}, {"recall_at_100", r.scores.recall_at_100}};
@@ -51,6 +56,7 @@ Command add_eval(CLI::App& app) {
               extra["queries"] = r.scores.queries;
               extra["corpus"] = r.corpus_size;
               extra["corpus_from_cache"] = r.corpus_from_cache;
+              extra["ignore_identical_ids"] = options.ignore_identical_ids;
               if (!o->run.empty()) eval::write_trec_run(o->run, r.run, o->tag, options.depth);
             } else if (o->task == "sts") {
               const auto r = eval::run_sts(encoder, o->data, o->instruction);

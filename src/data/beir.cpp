@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "bireco/data/qrels.h"
 #include "bireco/data/sources.h"
 #include "bireco/util/error.h"
 #include "bireco/util/json_excerpt.h"
@@ -72,29 +73,22 @@ class BeirFolder final : public Dataset {
     corpus_ = std::make_unique<RecordFile>(corpus_path_);
     queries_ = std::make_unique<RecordFile>(queries_path_);
 
-    // qrels: header, then query-id \t corpus-id \t score; every score > 0 is a pair.
+    // qrels: an optional header (qrels.h), then query-id \t corpus-id \t score; every
+    // score > 0 is a pair.
     const std::filesystem::path qrels = folder / "qrels" / (options.beir_split + ".tsv");
     LineValidator take = [&](std::string_view line) -> std::optional<std::string> {
-      const std::vector<std::string> cells = util::split(line, '\t');
-      if (cells.size() < 3) return "expected query-id, corpus-id, score separated by tabs";
-      int64_t score = 0;
-      try {
-        size_t used = 0;
-        score = std::stoll(cells[2], &used);
-        if (used != cells[2].size()) throw std::invalid_argument("trailing");
-      } catch (const std::exception&) {
-        return "score '" + cells[2] + "' is not an integer";
-      }
-      const auto q = query_ids_.find(cells[0]);
-      if (q == query_ids_.end()) return "query-id '" + cells[0] + "' is not in queries.jsonl";
-      const auto d = corpus_ids_.find(cells[1]);
-      if (d == corpus_ids_.end()) return "corpus-id '" + cells[1] + "' is not in corpus.jsonl";
-      if (score > 0) pairs_.push_back({q->second, d->second});
+      Judgement j;
+      if (auto why = parse_qrels_line(line, &j)) return why;
+      const auto q = query_ids_.find(j.query);
+      if (q == query_ids_.end()) return "query-id '" + j.query + "' is not in queries.jsonl";
+      const auto d = corpus_ids_.find(j.document);
+      if (d == corpus_ids_.end()) return "corpus-id '" + j.document + "' is not in corpus.jsonl";
+      if (j.score > 0) pairs_.push_back({q->second, d->second});
       return std::nullopt;
     };
     IndexOptions index_options;
     index_options.on_bad_record = policy_;
-    index_options.first_line = 2;
+    index_options.first_line = qrels_header_line(qrels) + 1;
     index_options.use_cache = false;  // the validator collects the pairs
     const LineIndex qrels_index = LineIndex::build(qrels, take, index_options);
     skipped_ += qrels_index.skipped();

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "bireco/data/qrels.h"
 #include "bireco/util/error.h"
 #include "bireco/util/json_excerpt.h"
 #include "bireco/util/strings.h"
@@ -88,19 +89,12 @@ Qrels read_qrels(const std::filesystem::path& file) {
   Qrels qrels;
   bool first = true;
   for_each_line(file, [&](const std::string& line, const std::string& where, size_t) {
-    const auto cells = util::split(line, '\t');
-    if (cells.size() < 3) throw Error(where + ": expected query-id, corpus-id, score separated by tabs");
-    const bool header = first;
+    const bool header = first && data::is_qrels_header(line);
     first = false;
     if (header) return;
-    try {
-      size_t used = 0;
-      const int64_t grade = std::stoll(cells[2], &used);
-      if (used != cells[2].size()) throw std::invalid_argument("trailing");
-      qrels[cells[0]][cells[1]] = grade;
-    } catch (const std::exception&) {
-      throw Error(where + ": score '" + cells[2] + "' is not an integer");
-    }
+    data::Judgement j;
+    if (auto why = data::parse_qrels_line(line, &j)) throw Error(where + ": " + *why);
+    qrels[j.query][j.document] = j.score;
   });
   return qrels;
 }

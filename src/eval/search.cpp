@@ -1,6 +1,9 @@
 // Chunked exact top-k search and its full-matrix reference.
 #include "bireco/eval/search.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "bireco/util/error.h"
 
 namespace bireco::eval {
@@ -13,6 +16,20 @@ void RunningTopK::add(const torch::Tensor& docs, int64_t offset) {
   if (docs.size(0) == 0) return;
   auto d = docs.to(queries_.device(), queries_.scalar_type());
   auto s = torch::matmul(queries_, d.t()).to(torch::kFloat32);  // (Q, n)
+  // The excluded pairs whose document is in this chunk (excluded_ is sorted by corpus row).
+  const auto first = std::lower_bound(excluded_.begin(), excluded_.end(), offset,
+                                      [](const auto& p, int64_t row) { return p.second < row; });
+  std::vector<int64_t> rows, cols;
+  for (auto it = first; it != excluded_.end() && it->second < offset + docs.size(0); ++it) {
+    rows.push_back(it->first);
+    cols.push_back(it->second - offset);
+  }
+  if (!rows.empty()) {
+    const auto where = [&](const std::vector<int64_t>& v) {
+      return torch::tensor(v, torch::kLong).to(s.device());
+    };
+    s.index_put_({where(rows), where(cols)}, -std::numeric_limits<float>::infinity());
+  }
   auto [values, idx] = s.topk(std::min<int64_t>(k_, s.size(1)), /*dim=*/1);
   idx = idx + offset;
   if (scores_.defined()) {
@@ -24,6 +41,12 @@ void RunningTopK::add(const torch::Tensor& docs, int64_t offset) {
   }
   scores_ = values;
   indices_ = idx;
+}
+
+void RunningTopK::exclude(std::vector<std::pair<int64_t, int64_t>> pairs) {
+  std::sort(pairs.begin(), pairs.end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
+  excluded_ = std::move(pairs);
 }
 
 TopK RunningTopK::result() const {

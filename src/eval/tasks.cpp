@@ -1,6 +1,9 @@
 // Retrieval, STS and reranking evaluation on top of Encoder, RunningTopK and the metrics.
 #include "bireco/eval/tasks.h"
 
+#include <limits>
+#include <unordered_map>
+
 #include "bireco/eval/datasets.h"
 #include "bireco/eval/embedding_cache.h"
 #include "bireco/eval/search.h"
@@ -19,6 +22,19 @@ std::vector<double> to_vector(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
+// (query row, corpus row) for every document that carries a query's id.
+std::vector<std::pair<int64_t, int64_t>> identical_ids(const std::vector<std::string>& queries,
+                                                       const std::vector<std::string>& corpus) {
+  std::unordered_map<std::string, std::vector<int64_t>> rows;
+  for (size_t d = 0; d < corpus.size(); ++d) rows[corpus[d]].push_back(static_cast<int64_t>(d));
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  for (size_t q = 0; q < queries.size(); ++q) {
+    if (auto it = rows.find(queries[q]); it != rows.end())
+      for (int64_t d : it->second) pairs.emplace_back(static_cast<int64_t>(q), d);
+  }
+  return pairs;
+}
+
 }  // namespace
 
 RetrievalResult run_retrieval(Encoder& encoder, const std::filesystem::path& beir_folder,
@@ -30,6 +46,7 @@ RetrievalResult run_retrieval(Encoder& encoder, const std::filesystem::path& bei
   const torch::Tensor queries = encoder.encode(beir.queries.texts, options.instruction);  // (Q, C)
   const torch::Device device = encoder.model()->embed->weight.device();
   RunningTopK top(queries.to(device), options.depth);
+  if (options.ignore_identical_ids) top.exclude(identical_ids(beir.queries.ids, beir.corpus.ids));
 
   std::string key;
   if (!options.cache_dir.empty()) {
@@ -58,7 +75,9 @@ RetrievalResult run_retrieval(Encoder& encoder, const std::filesystem::path& bei
   for (size_t q = 0; q < beir.queries.ids.size(); ++q) {
     auto& docs = result.run[beir.queries.ids[q]];
     for (int64_t j = 0; j < best.scores.size(1); ++j)
-      docs.push_back({beir.corpus.ids[static_cast<size_t>(indices[q][j])], static_cast<double>(scores[q][j])});
+      if (scores[q][j] != -std::numeric_limits<float>::infinity())  // excluded (RunningTopK)
+        docs.push_back({beir.corpus.ids[static_cast<size_t>(indices[q][j])],
+                        static_cast<double>(scores[q][j])});
   }
   result.scores = evaluate_retrieval(beir.qrels, result.run);
   return result;

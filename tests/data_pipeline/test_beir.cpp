@@ -55,6 +55,33 @@ TEST(DataBeir, TinyFolderGivesPositivePairs) {
   EXPECT_EQ(open_beir_folder(folder, options, instructions)->skipped(), 1);
 }
 
+// A qrels file without BEIR's header row keeps its first judgement; with one, the header is
+// skipped; a bad score elsewhere names file and line.
+TEST(DataBeir, QrelsHeaderIsDetectedNotAssumed) {
+  TempDir dir;
+  const auto folder = dir / "tiny";
+  write_file(folder / "corpus.jsonl", R"({"_id": "d1", "text": "one"})"
+                                      "\n"
+                                      R"({"_id": "d2", "text": "two"})"
+                                      "\n");
+  write_file(folder / "queries.jsonl", R"({"_id": "q1", "text": "first?"})"
+                                       "\n");
+  SourceOptions options;
+  options.beir_split = "test";
+  write_file(folder / "qrels/test.tsv", "q1\td1\t1\nq1\td2\t1\n");
+  EXPECT_EQ(open_beir_folder(folder, options, {})->size(), 2);
+  write_file(folder / "qrels/test.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t1\n");
+  EXPECT_EQ(open_beir_folder(folder, options, {})->size(), 2);
+  write_file(folder / "qrels/test.tsv", "q1\td1\t1\nq1\td2\tyes\n");
+  try {
+    open_beir_folder(folder, options, {});
+    ADD_FAILURE() << "a non-integer score was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (folder / "qrels/test.tsv").string() + ":2: score 'yes' is not an integer");
+  }
+}
+
 TEST(DataBeir, SharedSciFactMatchesStraightParse) {
   BIRECO_REQUIRE_SHARED("realdata/datasets/beir-scifact/qrels/test.tsv");
   const auto folder = test::shared_dir() / "realdata/datasets/beir-scifact";

@@ -90,6 +90,68 @@ TEST(EvalCli, RetrievalWritesTrecRunAndMtebResults) {
   EXPECT_EQ(cached["scores"], results["scores"]);
 }
 
+// An ArguAna-shaped set: every query is also a corpus document (same id, same text) and its
+// relevant document is another one (its counter-argument). As BEIR and MTEB, the query's own
+// document is not ranked; --keep-identical-ids ranks it (first: the same text embeds the same).
+// Both results equal pytrec_eval's on the run file written.
+TEST(EvalCli, RetrievalDropsTheQuerysOwnDocumentAsBeir) {
+  BIRECO_REQUIRE_PYTHON("pytrec_eval");
+  test::TempDir tmp;
+  const fs::path model = make_model(tmp), data = tmp / "arguana";
+  const std::vector<std::string> texts = {"a b c", "c b a a", "b b",     "a c c a b",
+                                          "c",     "a a a b", "b c b c", "c a b"};
+  std::string corpus, queries;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string doc = "{\"_id\": \"arg" + std::to_string(i) +
+                            "\", \"title\": \"\", \"text\": \"" + texts[i] + "\"}\n";
+    corpus += doc;
+    if (i < 4) queries += doc;  // arg0..arg3 are queries too
+  }
+  test::write_file(data / "corpus.jsonl", corpus);
+  test::write_file(data / "queries.jsonl", queries);
+  test::write_file(
+      data / "qrels" / "test.tsv",
+      "query-id\tcorpus-id\tscore\narg0\targ1\t1\narg1\targ0\t1\narg2\targ6\t1\narg3\targ5\t1\n");
+  const std::string command = test::bireco_binary().string() +
+                              " eval --device cpu --task retrieval --model " + model.string() +
+                              " --data " + data.string();
+  const auto scores_and_run = [&](const std::string& name, const std::string& flags) {
+    const auto r =
+        test::run_command(command + flags + " --out " + (tmp / (name + ".json")).string() +
+                          " --run " + (tmp / (name + ".trec")).string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    return std::make_pair(read_json(tmp / (name + ".json")), read_trec_run(tmp / (name + ".trec")));
+  };
+  const auto [beir, beir_run] = scores_and_run("beir", "");
+  const auto [kept, kept_run] = scores_and_run("kept", " --keep-identical-ids");
+  EXPECT_EQ(beir["ignore_identical_ids"], true);
+  EXPECT_EQ(kept["ignore_identical_ids"], false);
+  ASSERT_EQ(beir_run.size(), 4u);
+  for (const auto& [qid, docs] : beir_run) {
+    EXPECT_EQ(docs.size(), texts.size() - 1) << qid;  // every document but the query's own
+    for (const auto& d : docs) EXPECT_NE(d.docid, qid);
+    const auto& with_self = kept_run.at(qid);
+    ASSERT_EQ(with_self.size(), texts.size()) << qid;
+    EXPECT_EQ(with_self.front().docid, qid);  // its own text ranks first when kept
+    EXPECT_NEAR(with_self.front().score, 1.0, 1e-5);
+  }
+  // The self-match is never relevant, so keeping it pushes every relevant document down.
+  EXPECT_LT(kept["scores"]["ndcg_at_10"].get<double>(), beir["scores"]["ndcg_at_10"].get<double>());
+  EXPECT_LT(kept["scores"]["mrr_at_10"].get<double>(), beir["scores"]["mrr_at_10"].get<double>());
+
+  const auto script = test::source_dir() / "tests" / "eval" / "pytrec_eval_metrics.py";
+  for (const std::string name : {"beir", "kept"}) {
+    const auto r = test::run_command("'" + test::python() + "' " + script.string() + " " +
+                                     (data / "qrels" / "test.tsv").string() + " " +
+                                     (tmp / (name + ".trec")).string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    const auto ref = nlohmann::json::parse(r.output);
+    const auto ours = read_json(tmp / (name + ".json"))["scores"];
+    for (const char* key : {"ndcg_at_10", "mrr_at_10", "map_at_100", "recall_at_100"})
+      EXPECT_NEAR(ours[key].get<double>(), ref[key].get<double>(), 1e-9) << name << " " << key;
+  }
+}
+
 TEST(EvalCli, StsAndRerankingWriteMainScores) {
   test::TempDir tmp;
   const fs::path model = make_model(tmp);

@@ -65,7 +65,7 @@ std::unique_ptr<Dataset> open_pairs_file(const std::filesystem::path& file,
                                          const SourceOptions& options,
                                          const InstructionTable& instructions);
 
-// A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv with a header row): one
+// A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv, header optional): one
 // record per judgement with score > 0; positive = title + " " + text (text alone without a
 // title); no hard negatives. Ids are mapped to byte offsets at open, so the corpus is scanned
 // once per start (not cached) but its text stays on disk.

@@ -20,7 +20,8 @@ struct BeirSplit {
   Qrels qrels;
 };
 
-// qrels/<split>.tsv: a header row, then query-id \t corpus-id \t grade.
+// qrels/<split>.tsv: query-id \t corpus-id \t grade per line, after a header row when the
+// first line is one (data::is_qrels_header); a bad line is an error naming file:line.
 Qrels read_qrels(const std::filesystem::path& file);
 BeirSplit read_beir(const std::filesystem::path& folder, const std::string& split);
 

@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace bireco::eval {
 
@@ -23,12 +25,18 @@ class RunningTopK {
   //   3. concatenated with the running top-k, top-k again; indices shifted by offset.
   // Memory: Q * (n + k) scores, whatever the corpus size.
   void add(const torch::Tensor& docs, int64_t offset);
-  // Current top-k (fewer columns while fewer than k docs were added), on the CPU.
+  // (query row, corpus row) pairs never ranked, e.g. a query's own document (BEIR's
+  // ignore_identical_ids): their scores are -inf before each top-k, so the k kept are the best
+  // of the others, as BEIR/MTEB get by retrieving k + 1 and dropping the query's id.
+  void exclude(std::vector<std::pair<int64_t, int64_t>> pairs);
+  // Current top-k (fewer columns while fewer than k docs were added), on the CPU. An excluded
+  // pair can only appear, with score -inf, where a query has fewer than k other documents.
   TopK result() const;
 
  private:
   torch::Tensor queries_, scores_, indices_;
   int64_t k_;
+  std::vector<std::pair<int64_t, int64_t>> excluded_;  // sorted by corpus row
 };
 
 // The corpus [N, C] scored in chunks of `chunk_rows` rows.

@@ -19,6 +19,10 @@ struct RetrievalOptions {
   int64_t corpus_chunk = 8192; // texts embedded and scored at a time
   std::filesystem::path cache_dir;  // empty: no cache
   std::filesystem::path model_dir;  // for the cache key
+  // BEIR's EvaluateRetrieval(ignore_identical_ids=True) and MTEB: a document whose id equals
+  // the query's id is never ranked (on ArguAna, Quora, CQADupStack the query is itself in the
+  // corpus and would rank first); false keeps it (`bireco eval --keep-identical-ids`).
+  bool ignore_identical_ids = true;
 };
 
 struct RetrievalResult {
@@ -31,9 +35,10 @@ struct RetrievalResult {
 // Scores are dot products of the encoder's outputs: cosine similarities under the default
 // settings (normalize: true), as MTEB scores retrieval.
 // 1. Embed the queries (with the instruction).
-// 2. Corpus chunk by chunk (or from the cache): embed, score against every query, keep a
+// 2. Unless options.ignore_identical_ids is off, each query's own id in the corpus is excluded.
+// 3. Corpus chunk by chunk (or from the cache): embed, score against every query, keep a
 //    running top-depth per query (RunningTopK).
-// 3. Score the run with trec_eval's measures.
+// 4. Score the run with trec_eval's measures.
 RetrievalResult run_retrieval(Encoder& encoder, const std::filesystem::path& beir_folder,
                               const RetrievalOptions& options);
 
