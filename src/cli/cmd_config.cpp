@@ -5,6 +5,7 @@
 #include "bireco/cli/command.h"
 #include "bireco/config/load.h"
 #include "bireco/config/pipeline.h"
+#include "bireco/util/error.h"
 
 namespace bireco::cli {
 
@@ -17,15 +18,20 @@ Command add_config(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* sub = app.add_subcommand("config", "print a resolved config, or the config reference");
   auto* file = sub->add_option("--config,-c", o->config, "stage or pipeline config");
-  sub->add_option("--set", o->overrides, "override a key: key.path=value (repeatable)");
+  auto* set =
+      sub->add_option("--set", o->overrides,
+                      "override a key: key.path=value, or stage:key.path=value in a pipeline "
+                      "(repeatable)");
   auto* schema = sub->add_flag("--schema", o->schema, "print every key, its default and meaning");
   file->excludes(schema);
-  sub->require_option(1);
+  set->excludes(schema);
   return {sub, [o] {
             if (o->schema) {
               std::cout << config::schema_markdown();
               return kExitOk;
             }
+            if (o->config.empty())
+              throw Error("bireco config: give --config FILE (with any --set) or --schema");
             const config::Plan plan = config::load_plan(o->config, o->overrides);
             nlohmann::json out = nlohmann::json::object();
             for (const auto& stage : plan.stages) out[stage.name] = config::to_json(stage.config);

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -243,7 +244,41 @@ json yaml_scalar(const YAML::Node& node) {
 }
 
 json yaml_to_json(const YAML::Node& node, const std::string& path,
-                  std::map<std::string, int>& lines, size_t depth = 0) {
+                  std::map<std::string, int>& lines, size_t depth = 0);
+
+// A YAML 1.1 merge key (yaml.org/type/merge.html), `<<: *base` or `<<: [*a, *b]`: each
+// mapping's keys join `out` unless `out` has them already, so the keys written beside `<<`
+// win, then the earlier mappings of the list. yaml-cpp resolves the aliases but leaves `<<` an
+// ordinary key. A merged key's line is where the anchored mapping wrote it.
+void merge_into(json& out, const YAML::Node& value, const std::string& path,
+                std::map<std::string, int>& lines, size_t depth) {
+  std::vector<YAML::Node> sources;
+  if (value.IsMap()) sources.push_back(value);
+  if (value.IsSequence()) {
+    for (size_t i = 0; i < value.size(); ++i) sources.push_back(value[i]);
+  }
+  if (sources.empty() ||
+      std::any_of(sources.begin(), sources.end(), [](const YAML::Node& n) { return !n.IsMap(); })) {
+    throw Error("line " + std::to_string(value.Mark().line + 1) +
+                ": a merge key '<<' takes a mapping or a list of mappings (e.g. <<: *defaults)");
+  }
+  for (const YAML::Node& source : sources) {
+    std::map<std::string, int> source_lines;
+    const json keys = yaml_to_json(source, path, source_lines, depth);
+    for (const auto& [key, item] : keys.items()) {
+      if (out.contains(key)) continue;
+      out[key] = item;
+      const std::string child = path.empty() ? key : path + "." + key;
+      for (const auto& [p, line] : source_lines) {
+        if (p == child || util::starts_with(p, child + ".") || util::starts_with(p, child + "["))
+          lines[p] = line;
+      }
+    }
+  }
+}
+
+json yaml_to_json(const YAML::Node& node, const std::string& path,
+                  std::map<std::string, int>& lines, size_t depth) {
   if (depth >= kMaxNesting && (node.IsSequence() || node.IsMap())) {
     throw Error(too_deep(node.Mark().line + 1));
   }
@@ -264,7 +299,12 @@ json yaml_to_json(const YAML::Node& node, const std::string& path,
     }
     case YAML::NodeType::Map: {
       json out = json::object();
+      std::vector<YAML::Node> merged;  // the values of `<<` keys, applied after the own keys
       for (const auto& item : node) {
+        if (item.first.IsScalar() && item.first.Scalar() == "<<" && item.first.Tag() != "!") {
+          merged.push_back(item.second);
+          continue;
+        }
         if (!item.first.IsScalar()) {
           throw Error("line " + std::to_string(item.first.Mark().line + 1) +
                       ": mapping keys must be plain strings");
@@ -279,6 +319,7 @@ json yaml_to_json(const YAML::Node& node, const std::string& path,
         lines[child] = item.first.Mark().line + 1;
         out[key] = yaml_to_json(item.second, child, lines, depth + 1);
       }
+      for (const YAML::Node& value : merged) merge_into(out, value, path, lines, depth);
       return out;
     }
   }
@@ -384,6 +425,31 @@ void apply_override(Document& doc, const std::string& assignment) {
   set_path(doc, assignment.substr(0, eq), parse_override_value(assignment.substr(eq + 1)));
 }
 
+namespace {
+
+bool is_name_char(char c, bool first) {
+  return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (!first && c >= '0' && c <= '9');
+}
+
+// The '}' closing the `${` at `open`, counting nested `${...}` in a default word.
+size_t closing_brace(const std::string& text, size_t open) {
+  int depth = 0;
+  for (size_t i = open; i < text.size(); ++i) {
+    if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '$') {
+      ++i;
+    } else if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '{') {
+      ++depth;
+      ++i;
+    } else if (text[i] == '}' && --depth == 0) {
+      return i;
+    }
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
 std::string expand_env(const std::string& text, const std::string& context) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -397,17 +463,30 @@ std::string expand_env(const std::string& text, const std::string& context) {
       continue;
     }
     if (i + 1 < text.size() && text[i + 1] == '{') {
-      const auto close = text.find('}', i + 2);
+      const auto close = closing_brace(text, i);
       if (close == std::string::npos) {
         throw Error(context + ": unterminated ${...} in '" + text + "'");
       }
-      const std::string name = text.substr(i + 2, close - i - 2);
+      // As the shell: ${NAME}, ${NAME:-word} (word when NAME is unset or empty) and
+      // ${NAME-word} (word when NAME is unset); the word is expanded in turn.
+      const std::string inside = text.substr(i + 2, close - i - 2);
+      size_t n = 0;
+      while (n < inside.size() && is_name_char(inside[n], n == 0)) ++n;
+      const std::string name = inside.substr(0, n), rest = inside.substr(n);
+      const bool colon = util::starts_with(rest, ":-");
+      if (name.empty() || !(rest.empty() || colon || rest[0] == '-')) {
+        throw Error(context + ": '${" + inside + "}' in '" + text +
+                    "' is not ${NAME}, ${NAME:-default} or ${NAME-default}");
+      }
       const char* value = std::getenv(name.c_str());
-      if (value == nullptr) {
+      if (!rest.empty() && (value == nullptr || (colon && *value == '\0'))) {
+        out += expand_env(rest.substr(colon ? 2 : 1), context);
+      } else if (value == nullptr) {
         throw Error(context + ": environment variable " + name + " is not set (used in '" +
                     text + "')");
+      } else {
+        out += value;
       }
-      out += value;
       i = close;
       continue;
     }

@@ -188,7 +188,18 @@ class Reader : public Visitor {
   }
 
   [[noreturn]] void type_error(const char* key, const std::string& expected, const json& found) {
-    throw Error(where(key) + ": expected " + expected + ", found " + describe(found));
+    std::string message = where(key) + ": expected " + expected + ", found " + describe(found);
+    // `--set text.template={text}` or `template: {text}`: YAML flow syntax made a mapping of
+    // what was meant as text.
+    if (expected.find("string") != std::string::npos && (found.is_object() || found.is_array())) {
+      const std::string path = path_of(key);
+      message +=
+          std::string(
+              "; YAML reads {...} as a mapping and [...] as a list: to give a string, quote it") +
+          (util::starts_with(doc_.where(path), "--set") ? " (--set '" + path + "=\"{text}\"')"
+                                                        : " ('{text}')");
+    }
+    throw Error(message);
   }
 
   void check_choice(const char* key, const std::string& value, const FieldInfo& info) {

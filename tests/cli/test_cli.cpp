@@ -43,6 +43,22 @@ TEST(Cli, DryRunPrintsResolvedConfig) {
   EXPECT_NE(r.output.find("\"seed\": 9"), std::string::npos) << r.output;
 }
 
+// `bireco config -c FILE --set k=v` prints the overridden config (CLI11 once required
+// exactly one option, so any --set failed with "Exactly 1 option").
+TEST(Cli, ConfigCommandTakesSet) {
+  TempDir tmp;
+  write_file(tmp / "s.yaml", "model: {path: m}\n");
+  const auto r = run_command(bireco("config -c " + (tmp / "s.yaml").string() +
+                                    " --set train.seed=9 --set 'text.template=\"<s>{text}\"'"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"seed\": 9"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"template\": \"<s>{text}\""), std::string::npos) << r.output;
+  const auto none = run_command(bireco("config --set train.seed=9"));
+  EXPECT_EQ(none.status, 1) << none.output;
+  EXPECT_NE(none.output.find("give --config FILE"), std::string::npos) << none.output;
+  EXPECT_NE(run_command(bireco("config --schema --set train.seed=9")).status, 0);
+}
+
 TEST(Cli, EveryCommandHasHelp) {
   for (const char* command :
        {"train", "embed", "eval", "forward", "tokenize", "export", "info", "launch", "config"}) {

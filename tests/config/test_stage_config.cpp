@@ -196,6 +196,90 @@ TEST(StageConfig, EnvExpansionInPaths) {
             "in '${BIRECO_TEST_UNSET_VAR}/x')");
 }
 
+// ${V:-default} and ${V-default} as in the shell (the default expanded in turn); ${V} unset
+// stays an error naming V.
+TEST(StageConfig, EnvDefaultsAsInTheShell) {
+  ::unsetenv("BIRECO_TEST_UNSET_VAR");
+  ::setenv("BIRECO_TEST_EMPTY_VAR", "", 1);
+  ::setenv("BIRECO_TEST_MODELS", "/models", 1);
+  EXPECT_EQ(expand_env("${BIRECO_TEST_UNSET_VAR:-/data}/x", "k"), "/data/x");
+  EXPECT_EQ(expand_env("${BIRECO_TEST_UNSET_VAR-/data}/x", "k"), "/data/x");
+  EXPECT_EQ(expand_env("${BIRECO_TEST_EMPTY_VAR:-/data}/x", "k"), "/data/x");
+  EXPECT_EQ(expand_env("${BIRECO_TEST_EMPTY_VAR-/data}/x", "k"), "/x");
+  EXPECT_EQ(expand_env("${BIRECO_TEST_MODELS:-/data}/x", "k"), "/models/x");
+  EXPECT_EQ(expand_env("${BIRECO_TEST_UNSET_VAR:-${BIRECO_TEST_MODELS}/d}", "k"), "/models/d");
+  EXPECT_EQ(expand_env("${BIRECO_TEST_UNSET_VAR:-}a", "k"), "a");
+  const StageConfig c = from_yaml("model: {path: '${BIRECO_TEST_UNSET_VAR:-models}/llama'}");
+  EXPECT_EQ(c.model.path, "models/llama");
+  EXPECT_EQ(error_of([] { expand_env("${BIRECO_TEST_UNSET_VAR}/x", "k"); }),
+            "k: environment variable BIRECO_TEST_UNSET_VAR is not set (used in "
+            "'${BIRECO_TEST_UNSET_VAR}/x')");
+  EXPECT_EQ(error_of([] { expand_env("${BIRECO_TEST_UNSET_VAR:?no}", "k"); }),
+            "k: '${BIRECO_TEST_UNSET_VAR:?no}' in '${BIRECO_TEST_UNSET_VAR:?no}' is not ${NAME}, "
+            "${NAME:-default} or ${NAME-default}");
+  ::unsetenv("BIRECO_TEST_EMPTY_VAR");
+}
+
+// `--set text.template={text}` is a YAML mapping: the type error says to quote it.
+TEST(StageConfig, MappingWhereTextIsExpectedHintsToQuote) {
+  Document doc = parse_yaml_text("model: {path: m}", "c.yaml");
+  apply_override(doc, "text.template={text}");
+  EXPECT_EQ(
+      error_of([&] { read_stage(doc); }),
+      "--set: text.template: expected a string, found a mapping; YAML reads {...} as a mapping "
+      "and [...] as a list: to give a string, quote it (--set 'text.template=\"{text}\"')");
+  Document quoted = parse_yaml_text("model: {path: m}", "c.yaml");
+  apply_override(quoted, "text.template=\"<s>{text}\"");
+  EXPECT_EQ(read_stage(quoted).text.template_, "<s>{text}");
+  EXPECT_NE(
+      error_of([] { from_yaml("model: {path: m}\ntext: {template: {text}}"); })
+          .find(
+              "c.yaml:2: text.template: expected a string, found a mapping; YAML reads {...} as a "
+              "mapping and [...] as a list: to give a string, quote it ('{text}')"),
+      std::string::npos);
+}
+
+// YAML 1.1 merge keys: the anchored mapping's keys join the mapping holding `<<`; keys written
+// there win, then the earlier mappings of a list; merged keys keep the anchor's lines.
+TEST(StageConfig, YamlMergeKeysMergeMappings) {
+  Document merged = parse_yaml_text(
+      "base_train: &train {batch_size: 4, grad_accum: 2, max_steps: 10}\n"
+      "more: &more {max_steps: 20, seed: 7}\n"
+      "model: {path: m}\n"
+      "train:\n"
+      "  <<: [*train, *more]\n"
+      "  grad_accum: 8\n"
+      "checkpoint: {<<: {dir: out/x}}\n",
+      "c.yaml");
+  merged.root.erase("base_train");  // the anchors' own keys are not config keys
+  merged.root.erase("more");
+  const StageConfig c = read_stage(merged);
+  EXPECT_EQ(c.train.batch_size, 4);
+  EXPECT_EQ(c.train.grad_accum, 8);  // written beside << wins
+  EXPECT_EQ(c.train.max_steps, 10);  // the first mapping of the list wins
+  EXPECT_EQ(c.train.seed, 7);
+  EXPECT_EQ(c.checkpoint.dir, "out/x");
+  // The anchors' own top-level keys are still unknown keys; a merged key's error names the
+  // anchor's line.
+  EXPECT_NE(error_of([] {
+              from_yaml("base: &b {batch_size: 4}\nmodel: {path: m}\n");
+            }).find("unknown key 'base'"),
+            std::string::npos);
+  Document doc =
+      parse_yaml_text("x: &b {batch_size: nope}\nmodel: {path: m}\ntrain: {<<: *b}\n", "c.yaml");
+  doc.root.erase("x");
+  EXPECT_EQ(error_of([&] { read_stage(doc); }),
+            "c.yaml:1: train.batch_size: expected an integer, found a string (\"nope\")");
+  EXPECT_EQ(error_of([] { from_yaml("model: {path: m}\ntrain: {<<: 3}\n"); }),
+            "c.yaml: line 2: a merge key '<<' takes a mapping or a list of mappings (e.g. <<: "
+            "*defaults)");
+  // A quoted '<<' is an ordinary key.
+  EXPECT_NE(error_of([] {
+              from_yaml("model: {path: m}\ntrain: {'<<': {seed: 1}}\n");
+            }).find("unknown key 'train.<<'"),
+            std::string::npos);
+}
+
 TEST(StageConfig, MissingFilesNameKeyAndPath) {
   TempDir tmp;
   write_file(tmp / "model/config.json", "{}");

@@ -41,8 +41,9 @@ void set_path(Document& doc, const std::string& dotted_path, nlohmann::json valu
 // Applies a `--set a.b.c=value` argument; a missing '=' or empty path is a bireco::Error.
 void apply_override(Document& doc, const std::string& assignment);
 
-// Expands ${NAME} from the environment; an unset variable is a bireco::Error naming it and
-// `context` (the key path). `$$` stands for a literal `$`.
+// Expands ${NAME} from the environment, and as the shell does ${NAME:-default} (the default
+// when NAME is unset or empty) and ${NAME-default} (when unset); an unset variable without a
+// default is a bireco::Error naming it and `context` (the key path). `$$` is a literal `$`.
 std::string expand_env(const std::string& text, const std::string& context);
 
 }  // namespace bireco::config
