@@ -11,6 +11,7 @@ list(APPEND BIRECO_TORCH_FREE_TEST_SOURCES
   "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_readers.cpp"
   "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_beir.cpp"
   "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_sampler.cpp"
+  "${CMAKE_SOURCE_DIR}/tests/data_pipeline/test_dataset_checks.cpp"
   "${CMAKE_SOURCE_DIR}/tests/model/test_safetensors_header.cpp"
   "${CMAKE_SOURCE_DIR}/tests/model/test_model_config.cpp")
 

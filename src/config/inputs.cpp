@@ -1,33 +1,38 @@
 // Checks that the files a stage will read exist, before any expensive work starts.
-#include <fnmatch.h>
-
-#include <algorithm>
+#include <glob.h>
 
 #include "bireco/config/load.h"
 #include "bireco/util/error.h"
+#include "bireco/util/strings.h"
 
 namespace bireco::config {
 namespace fs = std::filesystem;
 
+bool is_index_cache(const fs::path& file) {
+  const std::string name = file.filename().string();
+  // data::LineIndex::cache_path, and the temporary it is written under
+  return util::ends_with(name, ".idx.bin") || name.find(".idx.bin.tmp") != std::string::npos;
+}
+
 std::vector<fs::path> expand_glob(const std::string& pattern) {
-  const fs::path p(pattern);
-  const std::string name = p.filename().string();
-  if (name.find_first_of("*?[") == std::string::npos) {
-    if (fs::exists(p)) return {p};
+  if (pattern.find_first_of("*?[") == std::string::npos) {
+    if (is_index_cache(pattern)) {
+      throw Error("'" + pattern +
+                  "' is a line-index cache bireco wrote beside a data file, not data");
+    }
+    if (fs::exists(pattern)) return {pattern};
     return {};
   }
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  if (dir.string().find_first_of("*?[") != std::string::npos) {
-    throw Error("glob '" + pattern + "': wildcards are supported in the file name only");
-  }
+  // glob(3) as the shell: wildcards in any part of the path, sorted matches, hidden files only
+  // when the pattern says so.
+  glob_t g{};
   std::vector<fs::path> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (::fnmatch(name.c_str(), entry.path().filename().c_str(), 0) == 0) {
-      out.push_back(p.has_parent_path() ? entry.path() : entry.path().filename());
+  if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; ++i) {
+      if (!is_index_cache(g.gl_pathv[i])) out.emplace_back(g.gl_pathv[i]);
     }
   }
-  std::sort(out.begin(), out.end());
+  ::globfree(&g);
   return out;
 }
 
@@ -45,9 +50,14 @@ void check_inputs_exist(const StageConfig& c, const Document& doc, bool skip_mod
     }
   }
   for (size_t i = 0; i < c.data.train.size(); ++i) {
-    if (expand_glob(c.data.train[i]).empty()) {
-      fail("data.train[" + std::to_string(i) + "]", "no file matches '" + c.data.train[i] + "'");
+    const std::string key = "data.train[" + std::to_string(i) + "]";
+    std::vector<fs::path> paths;
+    try {
+      paths = expand_glob(c.data.train[i]);
+    } catch (const Error& e) {
+      fail(key, e.what());
     }
+    if (paths.empty()) fail(key, "no file matches '" + c.data.train[i] + "'");
   }
   if (!c.data.instructions.empty() && !fs::exists(c.data.instructions)) {
     fail("data.instructions", "file '" + c.data.instructions + "' does not exist");

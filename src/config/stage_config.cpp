@@ -68,8 +68,12 @@ void visit_text(Visitor& v, TextConfig& c) {
 }
 
 void visit_data(Visitor& v, DataConfig& c) {
-  v.field("train", c.train, {"training files or globs (a single string is a list of one)",
-                             {}, true});
+  v.field("train", c.train,
+          {"training files, folders or globs (a single string is a list of one); a file is a "
+           "dataset named by its stem, a folder of .jsonl/.tsv shards one dataset named by the "
+           "folder; `*.idx.bin` line-index caches are never data",
+           {},
+           true});
   v.field("format", c.format,
           {"`e5`: echo/E5 jsonl (query, positive, negative; dataset = file name); `beir`: "
            "folders with corpus.jsonl, queries.jsonl, qrels/; `pairs`: jsonl/tsv with the "

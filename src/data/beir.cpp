@@ -170,6 +170,11 @@ std::unique_ptr<Dataset> open_beir_folder(const std::filesystem::path& folder,
   if (!std::filesystem::is_directory(folder)) {
     throw Error("data.train: '" + folder.string() + "' is not a BEIR folder");
   }
+  if (options.min_negatives > 0) {
+    throw Error("data.train: BEIR folder '" + folder.string() + "' has no hard negatives, " +
+                "objective.contrastive.hard_negatives asks for " +
+                std::to_string(options.min_negatives) + " (set it to 0)");
+  }
   return std::make_unique<BeirFolder>(folder, options, instructions);
 }
 

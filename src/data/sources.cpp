@@ -1,12 +1,12 @@
 // Instruction table, pairs-file datasets and opening a DataConfig's sources (see sources.h).
 #include "bireco/data/sources.h"
-#include "bireco/data/text_lines.h"
 
-#include <glob.h>
-
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "bireco/config/load.h"
+#include "bireco/data/text_lines.h"
 #include "bireco/util/error.h"
 #include "bireco/util/json_excerpt.h"
 
@@ -33,16 +33,24 @@ class PairsFile final : public Dataset {
       if (!first.empty() && first.back() == '\r') first.pop_back();
       columns_ = tsv_columns_from_header(first, fields_);
       index_options.first_line = columns_.has_header ? 2 : 1;
-      validate = [this](std::string_view line) {
-        return parse_tsv_pair(line, columns_, fields_, nullptr);
-      };
-    } else {
-      validate = [this](std::string_view line) {
-        return parse_jsonl_pair(line, fields_, nullptr);
-      };
     }
+    // Too few hard negatives is found here, naming the line, not when its batch comes.
+    const int64_t k = options.min_negatives;
+    validate = [this, k](std::string_view line) -> std::optional<std::string> {
+      PairRecord record;
+      if (auto why = is_tsv_ ? parse_tsv_pair(line, columns_, fields_, k > 0 ? &record : nullptr)
+                             : parse_jsonl_pair(line, fields_, k > 0 ? &record : nullptr))
+        return why;
+      if (k > 0 && static_cast<int64_t>(record.negatives.size()) < k) {
+        return "the record has " + std::to_string(record.negatives.size()) + " hard negatives ('" +
+               fields_.negative + "'), objective.contrastive.hard_negatives asks for " +
+               std::to_string(k);
+      }
+      return std::nullopt;
+    };
     index_options.validator_key = std::string(is_tsv_ ? "tsv" : "jsonl") + "|" + fields_.query +
-                                  "|" + fields_.positive + "|" + fields_.negative;
+                                  "|" + fields_.positive + "|" + fields_.negative +
+                                  (k > 0 ? "|negatives>=" + std::to_string(k) : "");
     index_ = LineIndex::build(file, validate, index_options);
   }
 
@@ -77,18 +85,64 @@ class PairsFile final : public Dataset {
   RecordFile file_;
 };
 
-// Expands a glob; a pattern without wildcards is returned as is (so a missing file gets the
-// open error that names it).
-std::vector<std::string> expand(const std::string& pattern) {
-  if (pattern.find_first_of("*?[") == std::string::npos) return {pattern};
-  glob_t g{};
-  std::vector<std::string> paths;
-  if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
-    for (size_t i = 0; i < g.gl_pathc; ++i) paths.emplace_back(g.gl_pathv[i]);
+// The files of one dataset as one: a folder of shards (`data/nq/part-*.jsonl`). Records are
+// numbered across the files in their sorted order; the instruction is looked up by that number
+// (so a two-entry table alternates across the whole dataset, not per file).
+class ShardedDataset final : public Dataset {
+ public:
+  ShardedDataset(std::string name, std::vector<std::unique_ptr<Dataset>> parts,
+                 const InstructionTable& instructions)
+      : name_(std::move(name)), parts_(std::move(parts)), instructions_(instructions) {
+    for (const auto& part : parts_) {
+      starts_.push_back(size_);
+      size_ += part->size();
+      skipped_ += part->skipped();
+      if (first_skipped_.empty()) first_skipped_ = part->first_skipped();
+    }
   }
-  ::globfree(&g);
-  if (paths.empty()) throw Error("data.train: '" + pattern + "' matches no file");
-  return paths;  // glob(3) sorts
+
+  const std::string& name() const override { return name_; }
+  int64_t size() const override { return size_; }
+  int64_t skipped() const override { return skipped_; }
+  std::string first_skipped() const override { return first_skipped_; }
+
+  PairRecord read(int64_t i) const override {
+    const auto after = std::upper_bound(starts_.begin(), starts_.end(), i);  // the next part's start
+    const auto part = static_cast<size_t>(after - starts_.begin() - 1);
+    PairRecord record = parts_[part]->read(i - starts_[part]);
+    record.instruction = instructions_.lookup(name_, i);
+    record.dataset = name_;
+    return record;
+  }
+
+ private:
+  std::string name_;
+  std::vector<std::unique_ptr<Dataset>> parts_;
+  InstructionTable instructions_;
+  std::vector<int64_t> starts_;  // first record of each part
+  int64_t size_ = 0, skipped_ = 0;
+  std::string first_skipped_;
+};
+
+// The data files of a folder given as one dataset: its `.jsonl` (and, for pairs, `.tsv`)
+// files, sorted; hidden files and bireco's index caches are not data.
+std::vector<std::filesystem::path> shard_files(const std::filesystem::path& folder,
+                                               const std::string& format) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    const auto& path = entry.path();
+    const std::string name = path.filename().string();
+    const std::string ext = path.extension().string();
+    if (!entry.is_regular_file() || name.empty() || name[0] == '.' || config::is_index_cache(path))
+      continue;
+    if (ext == ".jsonl" || (ext == ".tsv" && format != "text")) files.push_back(path);
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    throw Error("data.train: folder '" + folder.string() + "' holds no " +
+                (format == "text" ? ".jsonl" : ".jsonl or .tsv") + " file");
+  }
+  return files;
 }
 
 }  // namespace
@@ -158,19 +212,35 @@ std::unique_ptr<Dataset> open_pairs_file(const std::filesystem::path& file,
   return std::make_unique<PairsFile>(file, options, instructions);
 }
 
-std::vector<std::unique_ptr<Dataset>> open_datasets(const config::DataConfig& data) {
-  const SourceOptions options = source_options_from_config(data);
+std::vector<std::unique_ptr<Dataset>> open_datasets(const config::DataConfig& data,
+                                                    int64_t hard_negatives) {
+  SourceOptions options = source_options_from_config(data);
+  options.min_negatives = hard_negatives;
   const InstructionTable instructions = InstructionTable::from_config(data);
   if (data.train.empty()) throw Error("data.train: no training data given");
   std::vector<std::unique_ptr<Dataset>> datasets;
+  const auto open_file = [&](const std::filesystem::path& file) {
+    return data.format == "text" ? open_text_file(file, options)
+                                 : open_pairs_file(file, options, instructions);
+  };
   for (const std::string& pattern : data.train) {
-    for (const std::string& path : expand(pattern)) {
+    const std::vector<std::filesystem::path> paths = config::expand_glob(pattern);
+    if (paths.empty()) {
+      throw Error("data.train: '" + pattern + "' " +
+                  (pattern.find_first_of("*?[") == std::string::npos ? "does not exist"
+                                                                     : "matches no file"));
+    }
+    for (const std::filesystem::path& path : paths) {
       if (data.format == "beir") {
         datasets.push_back(open_beir_folder(path, options, instructions));
-      } else if (data.format == "text") {
-        datasets.push_back(open_text_file(path, options));
+      } else if (std::filesystem::is_directory(path)) {
+        std::vector<std::unique_ptr<Dataset>> parts;
+        for (const auto& file : shard_files(path, data.format)) parts.push_back(open_file(file));
+        const std::string name = path.filename().empty() ? path.parent_path().filename().string()
+                                                         : path.filename().string();
+        datasets.push_back(std::make_unique<ShardedDataset>(name, std::move(parts), instructions));
       } else {
-        datasets.push_back(open_pairs_file(path, options, instructions));
+        datasets.push_back(open_file(path));
       }
     }
   }

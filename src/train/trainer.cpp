@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "bireco/config/load.h"
+#include "bireco/data/dataset_checks.h"
 #include "bireco/distributed/environment.h"
 #include "bireco/distributed/gradient_sync.h"
 #include "bireco/distributed/group.h"
@@ -98,7 +99,8 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
   objective_ = objective::make_objective(c, tokenizer_->eos_id() ? *tokenizer_->eos_id() : -1,
                                          group_.get());
 
-  datasets_ = data::open_datasets(c.data);
+  datasets_ = data::open_datasets(
+      c.data, c.stage == "contrastive" ? c.objective.contrastive.hard_negatives : 0);
   std::vector<int64_t> sizes;
   for (const auto& d : datasets_) sizes.push_back(d->size());
   data::SamplerOptions sampler;
@@ -110,6 +112,7 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
     sampler.world_size = group_->world_size();
     sampler.rank = group_->rank();
   }
+  data::check_datasets(datasets_, c.data, sampler.batch_size * sampler.world_size);
   sampler_ = std::make_unique<data::BatchSampler>(sizes, sampler);
   if (sampler_->batches_per_epoch() == 0)
     throw Error("data.train: fewer records than train.batch_size (" + std::to_string(c.train.batch_size) + ")");

@@ -1,11 +1,14 @@
 // Pairs readers: the byte-offset index against a straight parse, the index cache, bad
 // records (error text or count), instructions by dataset and parity, tsv columns.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bireco/config/load.h"
 #include "bireco/data/sources.h"
 #include "bireco/util/error.h"
 #include "test_support.h"
@@ -243,6 +246,114 @@ TEST(DataReaders, OpenDatasetsExpandsGlobsInOrder) {
   EXPECT_EQ(datasets[1]->name(), "b");
   data.train = {(dir / "*.none").string()};
   EXPECT_NE(error_of([&] { open_datasets(data); }).find("matches no file"), std::string::npos);
+}
+
+// bireco's own `<file>.idx.bin` caches, written beside the data on the first run, are not
+// data on the second (`data.train: dir/*`); naming one is an error.
+TEST(DataReaders, IndexCachesAreNeverReadAsData) {
+  TempDir dir;
+  write_file(dir / "a.jsonl", "{\"query\":\"q\",\"positive\":\"p\"}\n");
+  write_file(dir / "b.jsonl", "{\"query\":\"q\",\"positive\":\"p\"}\n");
+  config::DataConfig data;
+  data.train = {(dir / "*").string()};
+  for (int run = 0; run < 2; ++run) {
+    const auto datasets = open_datasets(data);
+    ASSERT_EQ(datasets.size(), 2u) << "run " << run;
+    EXPECT_EQ(datasets[1]->name(), "b");
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir / "a.jsonl.idx.bin"));
+  EXPECT_EQ(config::expand_glob((dir / "*").string()),
+            (std::vector<std::filesystem::path>{dir / "a.jsonl", dir / "b.jsonl"}));
+  data.train = {(dir / "a.jsonl.idx.bin").string()};
+  EXPECT_NE(error_of([&] { open_datasets(data); }).find("is a line-index cache"),
+            std::string::npos);
+}
+
+// The start-up check (config::expand_glob) and the loader expand a pattern alike, folder
+// wildcards included.
+TEST(DataReaders, PreCheckAndLoaderExpandGlobsAlike) {
+  TempDir dir;
+  write_file(dir / "s1" / "x.jsonl", "{\"query\":\"q\",\"positive\":\"p\"}\n");
+  write_file(dir / "s2" / "x.jsonl",
+             "{\"query\":\"q\",\"positive\":\"p\"}\n{\"query\":\"q\",\"positive\":\"p\"}\n");
+  const std::string pattern = (dir / "s*" / "x.jsonl").string();
+  EXPECT_EQ(config::expand_glob(pattern),
+            (std::vector<std::filesystem::path>{dir / "s1" / "x.jsonl", dir / "s2" / "x.jsonl"}));
+  config::DataConfig data;
+  data.train = {pattern};
+  const auto datasets = open_datasets(data);
+  ASSERT_EQ(datasets.size(), 2u);
+  EXPECT_EQ(datasets[1]->size(), 2);
+}
+
+// A folder is one dataset: its shards in sorted order, named by the folder, with one
+// instruction that alternates by record number across the shards (allnli-style two entries).
+TEST(DataReaders, FolderOfShardsIsOneDatasetWithOneInstruction) {
+  TempDir dir;
+  for (int s = 0; s < 3; ++s) {
+    write_file(dir / "nq" / ("part-" + std::to_string(s) + ".jsonl"),
+               "{\"query\":\"q" + std::to_string(2 * s) + "\",\"positive\":\"p\"}\n{\"query\":\"q" +
+                   std::to_string(2 * s + 1) + "\",\"positive\":\"p\"}\n");
+  }
+  write_file(dir / "nq" / ".hidden.jsonl", "not data\n");
+  write_file(dir / "nq" / "README.md", "not data\n");
+  write_file(dir / "table.json", R"({"nq": ["even", "odd"]})");
+  config::DataConfig data;
+  data.train = {(dir / "nq").string()};
+  data.instructions = (dir / "table.json").string();
+  for (int run = 0; run < 2; ++run) {  // the second run finds the shards' caches beside them
+    const auto datasets = open_datasets(data);
+    ASSERT_EQ(datasets.size(), 1u);
+    EXPECT_EQ(datasets[0]->name(), "nq");
+    ASSERT_EQ(datasets[0]->size(), 6);
+    for (int64_t i = 0; i < 6; ++i) {
+      const PairRecord r = datasets[0]->read(i);
+      EXPECT_EQ(r.query, "q" + std::to_string(i));
+      EXPECT_EQ(r.dataset, "nq");
+      EXPECT_EQ(r.instruction, i % 2 == 0 ? "even" : "odd") << i;
+    }
+  }
+  write_file(dir / "empty" / "notes.txt", "x\n");
+  data.train = {(dir / "empty").string()};
+  EXPECT_NE(error_of([&] { open_datasets(data); }).find("holds no .jsonl or .tsv file"),
+            std::string::npos);
+}
+
+// 300 shard files under a descriptor limit of 64: no descriptor is held per file, whether the
+// shards are 300 datasets (a glob) or one (their folder).
+TEST(DataReaders, ThreeHundredShardsUnderALowDescriptorLimit) {
+  TempDir dir;
+  for (int s = 0; s < 300; ++s) {
+    char name[32];
+    std::snprintf(name, sizeof name, "shard-%03d.jsonl", s);
+    write_file(dir / "big" / name, "{\"query\":\"q" + std::to_string(s) +
+                                       "\",\"positive\":\"p\"}\n"
+                                       "{\"query\":\"r\",\"positive\":\"p\"}\n");
+  }
+  struct rlimit saved {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  struct rlimit low = saved;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::string failure;
+  try {
+    config::DataConfig data;
+    for (const std::string& entry : {(dir / "big" / "*.jsonl").string(), (dir / "big").string()}) {
+      data.train = {entry};
+      const auto datasets = open_datasets(data);
+      int64_t records = 0;
+      for (const auto& d : datasets) {
+        for (int64_t i = 0; i < d->size(); ++i) records += d->read(i).positive == "p";
+      }
+      if (records != 600) failure += entry + ": read " + std::to_string(records) + " records; ";
+      if (datasets.size() != (entry.back() == 'l' ? 300u : 1u))
+        failure += entry + ": wrong dataset count; ";
+    }
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  EXPECT_EQ(failure, "");
 }
 
 }  // namespace

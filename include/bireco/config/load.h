@@ -36,7 +36,12 @@ std::vector<std::string> schema_paths();
 // The Markdown table of every key, its type, default and meaning (configs/README.md).
 std::string schema_markdown();
 
-// Expands data.train globs (`*`, `?` in the file name part) to sorted existing files.
+// Expands a data.train entry, the one expansion the start-up check and the loader share:
+// a glob (`*`, `?`, `[...]` anywhere in the path, as glob(3)) to its sorted matches, a plain
+// path to itself when it exists; empty when nothing matches. bireco's line-index caches
+// (`<file>.idx.bin`) are never data: a glob skips them, naming one is an error.
 std::vector<std::filesystem::path> expand_glob(const std::string& pattern);
+// Whether `file` is a line-index cache (data::LineIndex::cache_path) or its temporary.
+bool is_index_cache(const std::filesystem::path& file);
 
 }  // namespace bireco::config

@@ -66,20 +66,18 @@ class LineIndex {
   bool from_cache_ = false;
 };
 
-// An open file read at offsets (pread): thread-safe, no shared position.
+// A file read at offsets (pread), opened on demand for each read: no descriptor is held
+// between reads, so any number of files can be datasets. Thread-safe, no shared position.
 class RecordFile {
  public:
   explicit RecordFile(const std::filesystem::path& file);
-  ~RecordFile();
-  RecordFile(const RecordFile&) = delete;
-  RecordFile& operator=(const RecordFile&) = delete;
 
-  // The bytes [offset, offset + length); a short read is a bireco::Error naming the file.
+  // The bytes [offset, offset + length); a short read or a file that cannot be opened is a
+  // bireco::Error naming the file.
   std::string read(uint64_t offset, uint32_t length) const;
 
  private:
   std::filesystem::path file_;
-  int fd_ = -1;
 };
 
 }  // namespace bireco::data

@@ -55,6 +55,9 @@ struct SourceOptions {
   BadRecordPolicy on_bad_record = BadRecordPolicy::kError;
   std::string beir_split = "train";
   bool use_index_cache = true;
+  // Hard negatives every record must have (objective.contrastive.hard_negatives of a
+  // contrastive stage): a record with fewer is a bad record, reported while indexing.
+  int64_t min_negatives = 0;
 };
 
 SourceOptions source_options_from_config(const config::DataConfig& data);
@@ -73,8 +76,13 @@ std::unique_ptr<Dataset> open_beir_folder(const std::filesystem::path& folder,
                                           const SourceOptions& options,
                                           const InstructionTable& instructions);
 
-// Every dataset of `data.train` (globs expanded, in sorted order per entry) in `data.format`.
-// A pattern that matches nothing is a bireco::Error naming it.
-std::vector<std::unique_ptr<Dataset>> open_datasets(const config::DataConfig& data);
+// Every dataset of `data.train` in `data.format`, each entry expanded by config::expand_glob
+// (the start-up check's expansion; bireco's `.idx.bin` caches are never data), in sorted order
+// per entry. A file is a dataset named by its stem; a folder (formats e5, pairs, text) is one
+// dataset named by the folder, made of its .jsonl/.tsv files (shards) in sorted order, with
+// one instruction; for `beir` a folder is a BEIR folder. A pattern that matches nothing is a
+// bireco::Error naming it. `hard_negatives` > 0: every record needs that many (min_negatives).
+std::vector<std::unique_ptr<Dataset>> open_datasets(const config::DataConfig& data,
+                                                    int64_t hard_negatives = 0);
 
 }  // namespace bireco::data
