@@ -158,7 +158,18 @@ std::string first_slurm_host(const std::string& nodelist, const std::string& var
 Environment read_environment(const std::map<std::string, std::string>& vars) {
   if (find(vars, "RANK") != nullptr || find(vars, "WORLD_SIZE") != nullptr) return from_torchrun(vars);
   if (find(vars, "SLURM_PROCID") != nullptr || find(vars, "SLURM_NTASKS") != nullptr) {
-    return from_slurm(vars);
+    // Task variables describe the step's tasks only inside `srun` (which sets the step id).
+    // The sbatch / salloc shell has them too (SLURM_PROCID=0, the allocation's SLURM_NTASKS):
+    // read there, one process would wait for ranks that never start. torchrun ignores them too.
+    if (find(vars, "SLURM_STEP_ID") != nullptr || find(vars, "SLURM_STEPID") != nullptr)
+      return from_slurm(vars);
+    Environment env;
+    const std::string* ntasks = find(vars, "SLURM_NTASKS");
+    env.note =
+        "SLURM_NTASKS=" + (ntasks ? *ntasks : std::string("?")) +
+        " ignored: not inside an srun step (no SLURM_STEP_ID), so this is one process; run the "
+        "tasks with `srun bireco ...` or `bireco launch`";
+    return env;
   }
   return Environment{};
 }

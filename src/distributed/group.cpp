@@ -17,9 +17,12 @@
 
 #include <torch/cuda.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include "bireco/util/error.h"
+#include "bireco/util/log.h"
 #include "group_impl.h"
 
 namespace bireco::distributed {
@@ -61,43 +64,95 @@ std::string local_address_towards(const std::string& host, int port) {
 
 std::string arrival_key(int rank) { return "bireco/arrived/" + std::to_string(rank); }
 
-// Every rank announces itself in the store and waits for all others; on timeout the message
-// lists the ranks that never came.
+using Clock = std::chrono::steady_clock;
+
+// When the next "still waiting" line is due: 1, 2, 4, ... s after the start, then every 60 s,
+// so a short wait says so early and a long one does not flood the log.
+std::chrono::milliseconds next_report(std::chrono::milliseconds last) {
+  using std::chrono::milliseconds;
+  return last.count() == 0 ? milliseconds(1000) : std::min(last * 2, last + milliseconds(60000));
+}
+
+// The ranks whose arrival key is not in the store yet ("1, 3"); throws when the store itself
+// is gone (rank 0 died).
+std::string missing_ranks(Group::Impl& g) {
+  std::string missing;
+  for (int r = 0; r < g.env.world_size; ++r)
+    if (!g.store->check({arrival_key(r)}))
+      missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+  return missing;
+}
+
+std::string whole_seconds(std::chrono::milliseconds t) {
+  return std::to_string(t.count() / 1000) + " s";
+}
+
+// Every rank announces itself in the store and waits for all others. While it waits, a line
+// says for whom and for how long (next_report); on timeout the message lists the ranks that
+// never came. A stop signal here ends the process at once (train/stop_signal.h: nothing to save).
 void rendezvous(Group::Impl& g) {
   const Environment& env = g.env;
-  c10d::TCPStoreOptions options;
-  options.port = static_cast<uint16_t>(env.master_port);
-  options.isServer = env.rank == 0;
-  options.waitWorkers = false;  // we wait ourselves below, to name who is missing
-  options.timeout = g.timeout;
   const std::string address = env.master_addr + ":" + std::to_string(env.master_port);
-  try {
-    g.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
-  } catch (const std::exception& e) {
-    throw Error("dist: rendezvous: " +
-                std::string(env.rank == 0 ? "rank 0 could not serve the TCPStore at "
-                                          : "could not reach rank 0's TCPStore at ") +
-                address + " within " + seconds(g.timeout) + " on " + g.where() + ": " +
-                first_line(e.what()));
+  const std::string who =
+      "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
+  const auto start = Clock::now();
+  auto waited = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  };
+  std::chrono::milliseconds report = next_report({});
+  log::info("dist: ", who, " joins the rendezvous at ", address, " (timeout ", seconds(g.timeout),
+            ")");
+  // Rank 0 serves the store at once; the others try to reach it in slices, to report between.
+  while (!g.store) {
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<uint16_t>(env.master_port);
+    options.isServer = env.rank == 0;
+    options.waitWorkers = false;  // we wait ourselves below, to name who is missing
+    options.timeout = env.rank == 0 ? g.timeout
+                                    : std::max(std::chrono::milliseconds(1),
+                                               std::min(report, g.timeout) - waited());
+    try {
+      g.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+    } catch (const std::exception& e) {
+      if (env.rank == 0 || waited() >= g.timeout)
+        throw Error("dist: rendezvous: " +
+                    std::string(env.rank == 0 ? "rank 0 could not serve the TCPStore at "
+                                              : "could not reach rank 0's TCPStore at ") +
+                    address + " within " + seconds(g.timeout) + " on " + g.where() + ": " +
+                    first_line(e.what()));
+      if (waited() < report) continue;  // refused early: try again within this slice
+      log::info("dist: ", who, " waiting for rank 0's TCPStore at ", address, " (waited ",
+                whole_seconds(waited()), " of ", seconds(g.timeout), ")");
+      while (report <= waited()) report = next_report(report);
+    }
   }
+  g.store->setTimeout(g.timeout);
   g.store->set(arrival_key(env.rank), std::vector<uint8_t>{1});
   std::vector<std::string> keys;
   for (int r = 0; r < env.world_size; ++r) keys.push_back(arrival_key(r));
-  try {
-    g.store->wait(keys, g.timeout);
-  } catch (const std::exception&) {
-    std::string missing;
-    for (int r = 0; r < env.world_size; ++r) {
-      bool arrived = false;
+  while (true) {
+    const auto slice = std::min(report, g.timeout) - waited();
+    try {
+      g.store->wait(keys, std::max(std::chrono::milliseconds(1), slice));
+      return;
+    } catch (const std::exception& e) {
+      std::string missing;
       try {
-        arrived = g.store->check({arrival_key(r)});
+        missing = missing_ranks(g);
       } catch (const std::exception&) {
+        throw Error("dist: rendezvous at " + address + " on " + g.where() +
+                    ": lost rank 0's TCPStore (" + first_line(e.what()) + ")");
       }
-      if (!arrived) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+      if (waited() >= g.timeout)
+        throw Error("dist: rendezvous at " + address + " timed out after " + seconds(g.timeout) +
+                    " on " + g.where() + ": rank(s) " + (missing.empty() ? "?" : missing) +
+                    " never arrived");
+      if (waited() < report) continue;
+      if (!missing.empty())
+        log::info("dist: ", who, " waiting at ", address, " for rank(s) ", missing, " (waited ",
+                  whole_seconds(waited()), " of ", seconds(g.timeout), ")");
+      while (report <= waited()) report = next_report(report);
     }
-    throw Error("dist: rendezvous at " + address + " timed out after " + seconds(g.timeout) +
-                " on " + g.where() + ": rank(s) " + (missing.empty() ? "?" : missing) +
-                " never arrived");
   }
 }
 

@@ -207,8 +207,9 @@ int launch(const LaunchOptions& o) {
         while (::read(g_signal_pipe[0], &signal, 1) == 1) {
           signal_all(workers, signal);
           // SIGTERM and SIGUSR1 ask bireco workers to finish the step and save a checkpoint,
-          // which may outlast the grace period: no SIGKILL follows them (a second SIGTERM,
-          // forwarded too, ends the workers at once; SLURM kills after its KillWait).
+          // which may outlast the grace period: no SIGKILL follows them (SLURM kills after its
+          // KillWait). Under srun the workers also get the step's own copy: they take a repeat
+          // within seconds as the same request (train/stop_signal.h).
           if (signal == SIGINT && !stopping) {
             stopping = true;
             kill_at = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.grace_s * 1000));

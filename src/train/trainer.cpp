@@ -78,6 +78,7 @@ fs::path tokenizer_dir(const config::StageConfig& config) {
 Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
   const auto& c = config_;
   const auto env = distributed::read_environment();
+  if (!env.note.empty()) log::warn(env.note);
   // One GPU per rank, made current before the group or the model does any CUDA work.
   const std::string device_name = distributed::rank_device(c.model.device, env);
   const torch::Device device = model::parse_device(device_name);
@@ -355,6 +356,12 @@ bool Trainer::train() {
     log::info("nothing to do: step ", step_, " of ", total, " already reached");
     return true;
   }
+  // From here a stop signal asks for a checkpoint; back to "exit at once" when train() returns
+  // (after the stop's save, or the final one), or throws.
+  struct SaveModeWhileTraining {
+    SaveModeWhileTraining() { set_stop_mode(StopMode::kSave); }
+    ~SaveModeWhileTraining() { set_stop_mode(StopMode::kExit); }
+  } save_mode;
   const bool main = distributed::is_main(group_.get());
   util::MetricsWriter metrics = main ? util::MetricsWriter(out_dir) : util::MetricsWriter();
   util::Progress progress(total, "step");

@@ -66,8 +66,11 @@ TEST(DistEnvironment, TorchrunErrorsNameTheVariable) {
 }
 
 TEST(DistEnvironment, SlurmVariables) {
-  const auto env = read_environment(Vars{{"SLURM_PROCID", "6"}, {"SLURM_NTASKS", "8"},
-                                         {"SLURM_LOCALID", "2"}, {"SLURM_NTASKS_PER_NODE", "4"},
+  const auto env = read_environment(Vars{{"SLURM_STEP_ID", "0"},
+                                         {"SLURM_PROCID", "6"},
+                                         {"SLURM_NTASKS", "8"},
+                                         {"SLURM_LOCALID", "2"},
+                                         {"SLURM_NTASKS_PER_NODE", "4"},
                                          {"SLURM_JOB_NODELIST", "gpu[03-04,09]"}});
   EXPECT_EQ(env.source, "slurm");
   EXPECT_EQ(env.rank, 6);
@@ -79,13 +82,41 @@ TEST(DistEnvironment, SlurmVariables) {
 }
 
 TEST(DistEnvironment, SlurmTasksPerNodeCompressedAndMasterOverride) {
-  const auto env = read_environment(Vars{{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "4"},
-                                         {"SLURM_LOCALID", "1"}, {"SLURM_TASKS_PER_NODE", "2(x2)"},
-                                         {"SLURM_NODELIST", "a,b"}, {"MASTER_ADDR", "10.0.0.1"},
+  const auto env = read_environment(Vars{{"SLURM_STEP_ID", "0"},
+                                         {"SLURM_PROCID", "1"},
+                                         {"SLURM_NTASKS", "4"},
+                                         {"SLURM_LOCALID", "1"},
+                                         {"SLURM_TASKS_PER_NODE", "2(x2)"},
+                                         {"SLURM_NODELIST", "a,b"},
+                                         {"MASTER_ADDR", "10.0.0.1"},
                                          {"MASTER_PORT", "4000"}});
   EXPECT_EQ(env.local_world_size, 2);
   EXPECT_EQ(env.master_addr, "10.0.0.1");
   EXPECT_EQ(env.master_port, 4000);
+}
+
+// An sbatch / salloc shell carries SLURM_PROCID=0 and the allocation's SLURM_NTASKS but no step
+// id: read as rank 0 of 4, a plain `bireco train` there waited for three ranks that never came.
+TEST(DistEnvironment, SlurmBatchShellIsOneProcess) {
+  const Vars batch_shell = {{"SLURM_JOB_ID", "4242"},
+                            {"SLURM_PROCID", "0"},
+                            {"SLURM_NTASKS", "4"},
+                            {"SLURM_LOCALID", "0"},
+                            {"SLURM_JOB_NODELIST", "gpu[01-02]"}};
+  const auto env = read_environment(batch_shell);
+  EXPECT_EQ(env.source, "none");
+  EXPECT_EQ(env.world_size, 1);
+  EXPECT_FALSE(env.distributed());
+  EXPECT_NE(env.note.find("SLURM_NTASKS=4 ignored: not inside an srun step"), std::string::npos)
+      << env.note;
+  for (const char* step_var : {"SLURM_STEP_ID", "SLURM_STEPID"}) {  // the same shell inside `srun`
+    Vars step = batch_shell;
+    step[step_var] = "0";
+    const auto in_step = read_environment(step);
+    EXPECT_EQ(in_step.source, "slurm") << step_var;
+    EXPECT_EQ(in_step.world_size, 4) << step_var;
+    EXPECT_TRUE(in_step.note.empty());
+  }
 }
 
 TEST(DistEnvironment, TorchrunVariablesWinOverSlurm) {
@@ -97,15 +128,24 @@ TEST(DistEnvironment, TorchrunVariablesWinOverSlurm) {
 
 TEST(DistEnvironment, SlurmErrorsNameTheVariable) {
   EXPECT_NE(error_of([] {
-              read_environment(Vars{{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_NODELIST", "n1"}});
+              read_environment(Vars{{"SLURM_STEP_ID", "0"},
+                                    {"SLURM_PROCID", "0"},
+                                    {"SLURM_NTASKS", "2"},
+                                    {"SLURM_NODELIST", "n1"}});
             }).find("SLURM_LOCALID is not set"),
             std::string::npos);
   EXPECT_NE(error_of([] {
-              read_environment(Vars{{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "0"}});
+              read_environment(Vars{{"SLURM_STEP_ID", "0"},
+                                    {"SLURM_PROCID", "0"},
+                                    {"SLURM_NTASKS", "2"},
+                                    {"SLURM_LOCALID", "0"}});
             }).find("SLURM_NODELIST"),
             std::string::npos);
   EXPECT_NE(error_of([] {
-              read_environment(Vars{{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "0"},
+              read_environment(Vars{{"SLURM_STEP_ID", "0"},
+                                    {"SLURM_PROCID", "0"},
+                                    {"SLURM_NTASKS", "2"},
+                                    {"SLURM_LOCALID", "0"},
                                     {"SLURM_NODELIST", "node[01-02"}});
             }).find("SLURM_NODELIST='node[01-02' is not a SLURM node list ('[' without ']')"),
             std::string::npos);

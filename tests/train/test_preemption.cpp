@@ -1,16 +1,21 @@
 // Pre-emption and numerical guards: SIGTERM / SIGUSR1 to `bireco train` (one process and two
 // ranks under `bireco launch`) save step-N and exit 0, and resuming ends bit-identical to an
-// uninterrupted run; a second signal exits at once; a run stopped between its last step-N and
-// final/ writes final/ on resume; non-finite losses and gradient norms skip the step without
-// touching the weights, and too many in a row abort naming the last good checkpoint.
+// uninterrupted run; a repeated signal (srun + launch) still saves once, a late one or one
+// outside the training loop exits at once; a waiting rendezvous says whom it waits for and ends
+// on SIGTERM; a run stopped between its last step-N and final/ writes final/ on resume;
+// non-finite losses and gradient norms skip the step without touching the weights, and too many
+// in a row abort naming the last good checkpoint.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 
 #include "bireco/model/safetensors.h"
 #include "bireco/train/checkpoint.h"
+#include "bireco/train/stop_signal.h"
 #include "bireco/train/trainer.h"
 #include "distributed/dist_test_support.h"
 #include "test_support.h"
@@ -106,25 +111,87 @@ TEST_P(StopSignal, SavesStepExitsZeroAndResumeEndsBitIdentical) {
 
 INSTANTIATE_TEST_SUITE_P(TermAndUsr1, StopSignal, ::testing::Values("TERM", "USR1"));
 
-TEST(Preemption, SecondSignalExitsAtOnceWithoutACompleteHalfCheckpoint) {
+// Under `srun` + `bireco launch` a worker gets the step's SIGTERM and the launcher's copy
+// milliseconds apart. Before, the second one `_exit`ed the worker without a checkpoint.
+TEST(Preemption, RepeatedSignalWithinTheWindowStillSavesOnce) {
   test::TempDir tmp;
   const fs::path out = tmp / "run";
-  // Two signals sent back to back may merge into one pending signal: the second one is sent
-  // again until the process is gone. It lands in the rest of the step or in the save.
   const auto r = signal_after_first_step(
-      tmp.path(), test::bireco_binary().string() + " train --config " + config_file(tmp.path(), "run", 50), out,
-      "kill -TERM $pid; sleep 0.02; while kill -TERM $pid 2> /dev/null; do sleep 0.02; done");
-  EXPECT_NE(r.result.output.find("status=143"), std::string::npos) << r.result.output;  // 128 + SIGTERM
-  EXPECT_NE(r.result.output.find("second stop signal, exiting at once"), std::string::npos) << r.result.output;
-  EXPECT_LT(r.seconds, 30) << "the second signal did not end the run at once";
+      tmp.path(),
+      test::bireco_binary().string() + " train --config " + config_file(tmp.path(), "run", 50), out,
+      "kill -TERM $pid; sleep 0.05; kill -TERM $pid 2> /dev/null; sleep 0.05; kill -TERM $pid 2> "
+      "/dev/null");
+  ASSERT_NE(r.result.output.find("status=0"), std::string::npos) << r.result.output;
+  EXPECT_NE(r.result.output.find("stop signal repeated within the repeat window"),
+            std::string::npos)
+      << r.result.output;
+  const auto dirs = step_dirs(out);
+  ASSERT_EQ(dirs.size(), 1u) << r.result.output;
+  EXPECT_TRUE(is_complete_checkpoint(dirs[0]));
   EXPECT_FALSE(fs::exists(out / "final"));
-  // Whatever was being written is either complete and readable or not counted at all.
-  const fs::path latest = latest_checkpoint(out);
-  if (!latest.empty()) EXPECT_NE(latest.extension(), ".tmp");
-  for (const auto& dir : step_dirs(out)) {
-    if (!is_complete_checkpoint(dir)) continue;
-    EXPECT_FALSE(model::read_safetensors(dir / "model.safetensors").empty()) << dir;
-    EXPECT_FALSE(read_optimizer_state(dir).empty()) << dir;
+}
+
+// The handler alone (a forked child per case): a repeat after the window ends the process at
+// once, and outside the training loop the first signal does (nothing to save).
+void raise_twice(double window_s, double pause_s) {
+  install_stop_handlers(window_s);
+  set_stop_mode(StopMode::kSave);
+  ::raise(SIGTERM);
+  if (stop_requested() != SIGTERM) std::_Exit(3);
+  ::usleep(static_cast<useconds_t>(pause_s * 1e6));
+  ::raise(SIGTERM);
+  std::_Exit(stop_requested() == SIGTERM ? 0 : 4);  // still running: the repeat was absorbed
+}
+
+TEST(PreemptionDeathTest, RepeatAfterTheWindowExitsAtOnce) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(raise_twice(0.1, 0.3), ::testing::ExitedWithCode(128 + SIGTERM),
+              "second stop signal, exiting at once");
+  EXPECT_EXIT(raise_twice(5, 0.05), ::testing::ExitedWithCode(0),
+              "repeated within the repeat window");
+}
+
+TEST(PreemptionDeathTest, SignalOutsideTheTrainingLoopExitsAtOnce) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        install_stop_handlers();
+        set_stop_mode(StopMode::kExit);
+        ::raise(SIGUSR1);
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(128 + SIGUSR1), "outside the training loop");
+}
+
+// A rank whose peers never come (rank 0 of 3 here, as a plain `bireco train` in an sbatch shell
+// was before the step-id check): it says whom it waits for and how long, and SIGTERM ends it at
+// once instead of after dist.timeout_s (60 s). Before, it was silent and ignored SIGTERM.
+TEST(Preemption, RendezvousSaysWhomItWaitsForAndSigtermEndsIt) {
+  for (const char* rank : {"0", "2"}) {
+    test::TempDir tmp;
+    const std::string log = (tmp / "run.log").string();
+    const std::string script =
+        "RANK=" + std::string(rank) +
+        " WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(test::free_port()) +
+        " " + test::bireco_binary().string() + " train --config " +
+        config_file(tmp.path(), "run", 4) + " > " + log + " 2>&1 & pid=$!\n" +
+        "for i in $(seq 400); do grep -q 'waited 2 s' " + log + " && break; sleep 0.05; done\n" +
+        "kill -TERM $pid; wait $pid; echo status=$?\n";
+    test::write_file(tmp / "rendezvous.sh", script);
+    auto r = test::run_timed("/bin/sh " + (tmp / "rendezvous.sh").string(), 90);
+    const std::string output = r.result.output + test::read_file(log);
+    EXPECT_NE(output.find("status=143"), std::string::npos) << output;
+    EXPECT_LT(r.seconds, 15) << "SIGTERM did not end the rendezvous\n" << output;
+    if (std::string(rank) == "0") {
+      EXPECT_NE(output.find("rank 0 of 3 waiting at 127.0.0.1:"), std::string::npos) << output;
+      EXPECT_NE(output.find("for rank(s) 1, 2 (waited 1 s of 60 s)"), std::string::npos) << output;
+    } else {
+      EXPECT_NE(output.find("rank 2 of 3 waiting for rank 0's TCPStore at 127.0.0.1:"),
+                std::string::npos)
+          << output;
+    }
+    EXPECT_NE(output.find("(waited 2 s of 60 s)"), std::string::npos) << output;
+    EXPECT_NE(output.find("outside the training loop"), std::string::npos) << output;
   }
 }
 
@@ -149,6 +216,23 @@ TEST(Preemption, TwoRanksUnderLaunchSaveTheSameStepAndExitZero) {
     }
     EXPECT_TRUE(found) << rank << saved << "\n" << r.result.output;
   }
+}
+
+// What srun does at a time limit or scancel: every process of the step gets SIGTERM (here: each
+// worker directly, then the launcher, which forwards its own).
+TEST(Preemption, TwoRanksUnderLaunchSaveWhenSignalledDirectlyAndForwarded) {
+  test::TempDir tmp;
+  const fs::path out = tmp / "run";
+  const std::string command = test::launch_command(
+      2, "--log-all-ranks train --config " + config_file(tmp.path(), "run", 50));
+  const auto r = signal_after_first_step(
+      tmp.path(), command, out,
+      "for child in $(pgrep -P $pid); do kill -TERM $child; done; kill -TERM $pid");
+  ASSERT_NE(r.result.output.find("status=0"), std::string::npos) << r.result.output;
+  const auto dirs = step_dirs(out);
+  ASSERT_EQ(dirs.size(), 1u) << r.result.output;
+  EXPECT_TRUE(is_complete_checkpoint(dirs[0]));
+  EXPECT_EQ(r.result.output.find("exiting at once"), std::string::npos) << r.result.output;
 }
 
 TEST(Preemption, TwoRanksStopWithAnErrorWhenRankZeroCannotSave) {

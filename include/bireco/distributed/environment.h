@@ -15,6 +15,9 @@ struct Environment {
   std::string master_addr = "127.0.0.1";  // rank 0's host (its TCPStore server)
   int master_port = 29500;                // torchrun's default
   std::string source = "none";            // "torchrun" | "slurm" | "none"
+  // Why variables that looked like a launcher's were not used (logged once by the trainer);
+  // empty when none were ignored.
+  std::string note;
 
   bool distributed() const { return world_size > 1; }
 };
@@ -26,7 +29,9 @@ Environment read_environment();
 // 1. torchrun / `bireco launch`: RANK and WORLD_SIZE (both or neither), LOCAL_RANK
 //    (default RANK), LOCAL_WORLD_SIZE (default WORLD_SIZE), MASTER_ADDR and MASTER_PORT
 //    (required when WORLD_SIZE > 1).
-// 2. SLURM (srun): SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID (required), the tasks on this
+// 2. SLURM, inside an srun step only (SLURM_STEP_ID or SLURM_STEPID set; in the sbatch /
+//    salloc shell they are ignored, as torchrun does, and `note` says so):
+//    SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID (required), the tasks on this
 //    node from SLURM_NTASKS_PER_NODE / SLURM_TASKS_PER_NODE ("4(x2)" -> 4; default 1),
 //    MASTER_ADDR or else the first host of SLURM_JOB_NODELIST / SLURM_NODELIST,
 //    MASTER_PORT or else 29500.
