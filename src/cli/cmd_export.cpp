@@ -14,7 +14,10 @@ Command add_export(CLI::App& app) {
   auto* sub = app.add_subcommand("export", "export a checkpoint as merged HF model, PEFT adapter and sentence-transformers files");
   sub->add_option("--checkpoint", o->checkpoint,
                   "a step-N or final folder, an HF model folder, or a PEFT adapter folder")->required();
-  sub->add_option("--out", o->out, "output folder (replaced)")->required();
+  sub->add_option("--out", o->out,
+                  "output folder: new, empty, or an earlier export (replaced); never one that "
+                  "holds other files or the checkpoint")
+      ->required();
   return {sub, [o]() -> int {
             train::export_checkpoint(o->checkpoint, o->out);
             log::info("exported ", o->checkpoint, " to ", o->out);

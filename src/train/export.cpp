@@ -1,7 +1,9 @@
 #include "bireco/train/export.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -16,6 +18,9 @@
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 #include "bireco/util/json_excerpt.h"
+#include "bireco/util/log.h"
+#include "bireco/util/manifest.h"
+#include "bireco/util/strings.h"
 
 namespace bireco::train {
 namespace fs = std::filesystem;
@@ -94,6 +99,77 @@ config::StageConfig embedding_settings(const fs::path& checkpoint) {
   return c;
 }
 
+// `path` absolute, with `..` and symlinks resolved as far as it exists: for comparing folders.
+fs::path resolved(const fs::path& path) {
+  std::error_code ec;
+  const fs::path canonical = fs::weakly_canonical(fs::absolute(path), ec);
+  const fs::path normal = (ec ? fs::absolute(path) : canonical).lexically_normal();
+  return normal.has_filename() ? normal : normal.parent_path();  // "a/b/" -> "a/b"
+}
+
+// `inner` is `outer` or lies under it.
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  auto i = inner.begin();
+  for (auto o = outer.begin(); o != outer.end(); ++o, ++i) {
+    if (o->empty()) continue;  // a trailing separator
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
+// A folder an earlier `bireco export` wrote and nobody added to: its manifest.json lists
+// bireco_embedding.json and no trainer state, and lists every file in it. "" when it is one,
+// else why not.
+std::string not_an_export(const fs::path& dir) {
+  util::Manifest manifest;
+  try {
+    manifest = util::read_manifest(dir);
+  } catch (const std::exception&) {
+    return "no bireco export manifest.json";
+  }
+  if (!manifest.count("bireco_embedding.json") || manifest.count("trainer_state/state.json"))
+    return "its manifest.json is not an export's";
+  std::vector<std::string> extra;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_directory() && !entry.is_symlink()) continue;
+    const std::string rel = fs::relative(entry.path(), dir).generic_string();
+    if (rel != util::kManifestFile && (!manifest.count(rel) || entry.is_symlink()))
+      extra.push_back(rel);
+  }
+  if (extra.empty()) return "";
+  std::sort(extra.begin(), extra.end());
+  if (extra.size() > 5) extra.resize(5), extra.push_back("...");
+  return "it holds files the export did not write: " + util::join(extra, ", ");
+}
+
+// `bireco export` writes only into a new or empty folder, or over an earlier export (through the
+// temporary folder and rename); never into, around or over what it reads from.
+void check_export_target(const fs::path& out, const std::vector<fs::path>& sources) {
+  const fs::path target = resolved(out);
+  for (const auto& source : sources) {
+    const fs::path from = resolved(source);
+    if (is_within(from, target))
+      throw Error("export: --out '" + out.string() + "' " + (from == target ? "is" : "contains") +
+                  " '" + source.string() + "', which the export reads; choose another folder");
+    if (is_within(target, from))
+      throw Error("export: --out '" + out.string() + "' lies inside '" + source.string() +
+                  "', which the export reads; choose a folder outside it");
+  }
+  std::error_code ec;
+  if (!fs::exists(target, ec)) return;
+  if (!fs::is_directory(target))
+    throw Error("export: --out '" + out.string() +
+                "' exists and is not a folder; choose another path");
+  if (fs::is_empty(target)) return;
+  const std::string why = not_an_export(target);
+  if (!why.empty())
+    throw Error(
+        "export: --out '" + out.string() + "' is not empty and not a previous bireco export (" +
+        why +
+        "); it would be replaced as a whole: choose a new or empty folder, or remove it yourself");
+  log::info("export: replacing the previous export in ", out.string());
+}
+
 }  // namespace
 
 model::Transformer merged_copy(model::Transformer& source, const config::LoraConfig& lora) {
@@ -169,7 +245,13 @@ void write_embedding_files(const fs::path& dir, const config::StageConfig& confi
 }
 
 void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
-  if (fs::absolute(checkpoint) == fs::absolute(out)) throw Error("export: --out must differ from --checkpoint");
+  std::vector<fs::path> sources = {checkpoint};
+  if (fs::is_regular_file(checkpoint / "adapter_config.json")) {
+    const auto base = read_json(checkpoint / "adapter_config.json")
+                          .value("base_model_name_or_path", std::string());
+    if (!base.empty()) sources.push_back(base);
+  }
+  check_export_target(out, sources);
   config::ModelConfig options;
   options.device = "cpu";
   options.dtype = "float32";
@@ -199,10 +281,10 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
   model::SaveOptions save;
   save.copy_files_from = tokenizer_dir;
   auto merged = merged_copy(loaded, lora);
-  // OUT.tmp, renamed to OUT once every file is written and fsynced (util/durable_file.h).
+  // OUT.tmp-<pid> (a name nobody else uses: nothing of the user's is removed), renamed to OUT
+  // once every file is written and fsynced (util/durable_file.h).
   const fs::path target = fs::absolute(out);
-  const fs::path temp = target.string() + ".tmp";
-  util::remove_quietly(temp);
+  const fs::path temp = target.string() + ".tmp-" + std::to_string(::getpid());
   try {
     model::save_pretrained(merged, temp, save);
     if (!adapter_dir.empty()) {
@@ -211,6 +293,7 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
         util::copy_file_durably(adapter_dir / file, temp / "adapter" / file);
     }
     write_embedding_files(temp, settings, loaded->config.hidden_size);
+    util::write_manifest(temp);  // marks the folder as an export that a later export may replace
     util::install_directory(temp, target);
   } catch (...) {
     util::remove_quietly(temp);

@@ -7,6 +7,7 @@
 //   DIR/modules.json, sentence_bert_config.json, config_sentence_transformers.json
 //   DIR/1_Pooling/config.json, DIR/2_Normalize/
 //   DIR/bireco_embedding.json, DIR/README.md (how to reproduce the template outside bireco)
+//   DIR/manifest.json (sizes and XXH64 of every file: marks DIR as an export, checks it)
 #pragma once
 
 #include <filesystem>
@@ -28,8 +29,11 @@ void write_embedding_files(const std::filesystem::path& dir, const config::Stage
 // `bireco export`: CHECKPOINT (a step-N / final folder of bireco, any HF model folder, or a
 // PEFT adapter folder whose adapter_config.json names its base) -> OUT in the layout above.
 // The embedding settings come from CHECKPOINT/trainer_state/state.json when present, else
-// from CHECKPOINT/bireco_embedding.json, else bireco's defaults. Written to OUT.tmp and renamed,
-// so OUT is complete or absent (an older OUT is replaced).
+// from CHECKPOINT/bireco_embedding.json, else bireco's defaults. Written to OUT.tmp-<pid> with a
+// manifest.json (util/manifest.h) and renamed, so OUT is complete or absent.
+// OUT must be new, empty, or an earlier export that nobody added files to (its manifest lists
+// every file; it is then replaced); anything else, and an OUT that is, contains or lies inside
+// CHECKPOINT (or an adapter's base model), is a bireco::Error before anything is read or written.
 void export_checkpoint(const std::filesystem::path& checkpoint, const std::filesystem::path& out);
 
 }  // namespace bireco::train
