@@ -1,6 +1,7 @@
 #include "bireco/config/pipeline.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "bireco/config/load.h"
 #include "bireco/util/error.h"
@@ -59,6 +60,39 @@ void resolve_reference(PlannedStage& stage, const std::vector<PlannedStage>& ear
   const auto s = util::closest_match(name, earlier_names);
   if (!s.empty()) message += "; did you mean '@" + s + "'?";
   throw Error(message);
+}
+
+// The folder a path names, for comparing outputs: absolute, `..` and symlinks resolved as far
+// as the path exists.
+fs::path output_key(const std::string& dir) {
+  std::error_code ec;
+  const fs::path canonical = fs::weakly_canonical(fs::absolute(dir), ec);
+  const fs::path normal = (ec ? fs::absolute(dir) : canonical).lexically_normal();
+  return normal.has_filename() ? normal : normal.parent_path();  // "a/b/" -> "a/b"
+}
+
+// Each stage writes step-N/, final/ and metrics.jsonl into its checkpoint.dir: two stages with
+// one folder would overwrite each other's checkpoints (and `@stage` would name the wrong one).
+void check_distinct_outputs(const Plan& plan, const std::vector<std::string>& overrides) {
+  if (!plan.is_pipeline) return;
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    for (size_t j = i + 1; j < plan.stages.size(); ++j) {
+      const auto& a = plan.stages[i];
+      const auto& b = plan.stages[j];
+      if (output_key(a.config.checkpoint.dir) != output_key(b.config.checkpoint.dir)) continue;
+      std::string message = b.doc.where("checkpoint.dir") + ": checkpoint.dir: stages '" + a.name +
+                            "' and '" + b.name + "' both write under '" + b.config.checkpoint.dir +
+                            "'; each stage needs its own folder";
+      for (const auto& o : overrides) {
+        if (o.rfind("checkpoint.dir=", 0) == 0) {
+          message += " (`--set " + o + "` applies to every stage: scope it, e.g. --set " + b.name +
+                     ":checkpoint.dir=...)";
+          break;
+        }
+      }
+      throw Error(message);
+    }
+  }
 }
 
 }  // namespace
@@ -150,7 +184,62 @@ Plan load_plan(const fs::path& file, const std::vector<std::string>& overrides) 
     resolve_reference(stage, plan.stages, names);
     plan.stages.push_back(std::move(stage));
   }
+  check_distinct_outputs(plan, overrides);
   return plan;
+}
+
+std::vector<std::string> resume_per_stage(const Plan& plan, const std::string& resume,
+                                          std::string* note) {
+  std::vector<std::string> out(plan.stages.size(), resume);
+  if (resume.empty() || resume == "none" || resume == "auto") return out;
+  std::vector<std::string> names;
+  for (const auto& stage : plan.stages) names.push_back(stage.name);
+  // STAGE:FOLDER names the stage; a plain FOLDER belongs to the stage whose checkpoint.dir holds
+  // it.
+  std::string folder = resume;
+  size_t target = plan.stages.size();
+  const auto colon = resume.find(':');
+  if (colon != std::string::npos) {
+    const auto it = std::find(names.begin(), names.end(), resume.substr(0, colon));
+    if (it != names.end()) {
+      target = static_cast<size_t>(it - names.begin());
+      folder = resume.substr(colon + 1);
+    }
+  }
+  std::string why = "named";
+  if (target == plan.stages.size()) {
+    if (plan.stages.size() == 1) {
+      target = 0;
+      why = "the only stage";
+    } else {
+      const fs::path wanted = output_key(folder);
+      size_t longest = 0;
+      std::vector<std::string> dirs;
+      for (size_t i = 0; i < plan.stages.size(); ++i) {
+        const fs::path dir = output_key(plan.stages[i].config.checkpoint.dir);
+        dirs.push_back(names[i] + ": " + dir.string());
+        const auto [end, _] = std::mismatch(dir.begin(), dir.end(), wanted.begin(), wanted.end());
+        const size_t depth = static_cast<size_t>(std::distance(dir.begin(), dir.end()));
+        if (end == dir.end() && depth > longest) {
+          longest = depth;
+          target = i;
+        }
+      }
+      if (target == plan.stages.size())
+        throw Error("--resume " + resume + ": the folder is under no stage's checkpoint.dir (" +
+                    util::join(dirs, "; ") + "); name the stage: --resume STAGE:" + folder);
+      why = "its checkpoint.dir holds the folder";
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = i < target ? "auto" : i == target ? folder : "none";
+  if (note != nullptr) {
+    *note = "--resume " + folder + " applies to stage '" + names[target] + "' (" + why + ")";
+    if (target > 0)
+      *note += "; the stages before it continue from their own newest checkpoint (--resume auto)";
+    if (target + 1 < out.size()) *note += "; the stages after it start fresh";
+  }
+  return out;
 }
 
 }  // namespace bireco::config

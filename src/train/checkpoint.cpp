@@ -79,7 +79,8 @@ void write_checkpoint(const fs::path& dir, model::Transformer& model, const Chec
                                   {"step", contents.state.step},
                                   {"sampler", contents.state.sampler},
                                   {"consecutive_skips", contents.state.consecutive_skips},
-                                  {"config", contents.state.config}};
+                                  {"config", contents.state.config},
+                                  {"data_files", contents.state.data_files}};
     util::write_file_durably(state_dir / "state.json", state.dump(2) + "\n");
     model::write_safetensors(state_dir / "optimizer.safetensors", contents.optimizer);
     model::write_safetensors(state_dir / "rng.safetensors", contents.state.rng);
@@ -110,6 +111,7 @@ TrainerState read_trainer_state(const fs::path& dir) {
     state.sampler = json.at("sampler").get<data::SamplerPosition>();
     state.config = json.value("config", nlohmann::json());
     state.consecutive_skips = json.value("consecutive_skips", int64_t{0});
+    state.data_files = json.value("data_files", nlohmann::json());
   } catch (const nlohmann::json::exception& e) {
     throw Error(file.string() + ": " + util::json_error_text(e));
   }

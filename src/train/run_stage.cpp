@@ -22,7 +22,7 @@ void write_resolved_config(const config::PlannedStage& stage) {
                               config::to_json(stage.config).dump(2) + "\n");
 }
 
-bool run_stage(const config::PlannedStage& stage, const std::string& resume) {
+bool run_stage(const config::PlannedStage& stage, const std::string& resume, bool resume_changed) {
   // Every rank resolves the same config; one writes it (several writers would race on the
   // temporary file).
   if (distributed::read_environment().rank == 0) {
@@ -45,7 +45,7 @@ bool run_stage(const config::PlannedStage& stage, const std::string& resume) {
     from = resume;
   }
   Trainer trainer(stage.config);
-  if (!from.empty()) trainer.resume_from(from);
+  if (!from.empty()) trainer.resume_from(from, resume_changed);
   return trainer.train();
 }
 

@@ -17,6 +17,7 @@
 #include "bireco/train/checkpoint.h"
 #include "bireco/train/export.h"
 #include "bireco/train/optimizer.h"
+#include "bireco/train/resume_check.h"
 #include "bireco/train/schedule.h"
 #include "bireco/train/stop_signal.h"
 #include "bireco/util/compat.h"
@@ -24,6 +25,7 @@
 #include "bireco/util/log.h"
 #include "bireco/util/metrics.h"
 #include "bireco/util/progress.h"
+#include "bireco/util/strings.h"
 
 namespace bireco::train {
 namespace fs = std::filesystem;
@@ -102,6 +104,7 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
 
   datasets_ = data::open_datasets(
       c.data, c.stage == "contrastive" ? c.objective.contrastive.hard_negatives : 0);
+  data_files_ = data_fingerprint(c.data);  // recorded in checkpoints, compared on resume
   std::vector<int64_t> sizes;
   for (const auto& d : datasets_) sizes.push_back(d->size());
   data::SamplerOptions sampler;
@@ -273,6 +276,7 @@ void Trainer::save_checkpoint(const fs::path& dir) {
   contents.state.consecutive_skips = consecutive_skips_;
   contents.state.config = config::to_json(config_);
   contents.state.rng = gather_rng_states(group_.get(), model_->parameters().front().device());
+  contents.state.data_files = data_files_;
   contents.optimizer = optimizer_state_tensors(*optimizer_, model_);
   contents.tokenizer_dir = tokenizer_dir(config_);
   // Embedding stages are handed over ready to use (export.h): sentence-transformers files,
@@ -311,9 +315,23 @@ void Trainer::save_checkpoint(const fs::path& dir) {
     throw Error("saving " + dir.string() + " failed on rank 0 (its log says why); the previous checkpoints are intact");
 }
 
-void Trainer::resume_from(const fs::path& dir) {
+void Trainer::resume_from(const fs::path& dir, bool accept_changed) {
   if (!is_complete_checkpoint(dir)) throw Error("--resume: '" + dir.string() + "' is not a complete checkpoint");
   const TrainerState state = read_trainer_state(dir);
+  std::vector<std::string> notes;
+  const auto changed = run_differences(state.config, state.data_files, config::to_json(config_),
+                                       data_files_, &notes);
+  for (const auto& note : notes) log::warn("--resume ", dir.string(), ": ", note);
+  if (!changed.empty()) {
+    if (!accept_changed)
+      throw Error(
+          "--resume " + dir.string() +
+          ": this run differs from the one that wrote the checkpoint:\n  " +
+          util::join(changed, "\n  ") +
+          "\n(resume the same run, or pass --resume-changed to continue with these changes)");
+    for (const auto& line : changed)
+      log::warn("--resume-changed: continuing with a changed run: ", line);
+  }
   if (config_.model.use_lora) {
     // The folder's weights are merged; the base (model.path) is unchanged by LoRA training,
     // so only the adapter is read back, into the adapters model::load added.

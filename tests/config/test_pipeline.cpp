@@ -1,5 +1,6 @@
 // Pipeline files: stages resolve in order, `@stage` names an earlier stage's output, and
-// overrides reach every stage or a named one.
+// overrides reach every stage or a named one; stage output folders differ; `--resume FOLDER`
+// reaches one stage.
 #include <gtest/gtest.h>
 
 #include "bireco/config/pipeline.h"
@@ -108,6 +109,65 @@ TEST_F(PipelineTest, MalformedEntriesNameTheirPath) {
   EXPECT_EQ(error_of([&] { load_plan(pipeline("pipeline:\n  - {name: a, config: bad.yaml}\n")); }),
             (tmp_ / "bad.yaml").string() +
                 ":2: unknown key 'train.max_step'; did you mean 'train.max_steps'?");
+}
+
+// An unscoped `--set checkpoint.dir=D` reached every stage, and stage I then wrote over the
+// pretrain stage's D/final. Folders that differ only in spelling are the same folder.
+TEST_F(PipelineTest, StagesWithOneOutputFolderAreAnErrorNamingThem) {
+  const std::string two =
+      "pipeline:\n  - {name: a, config: s1.yaml}\n  - {name: b, config: s2.json}\n";
+  const std::string e =
+      error_of([&] { load_plan(pipeline(two), {"checkpoint.dir=" + (tmp_ / "D").string()}); });
+  EXPECT_NE(
+      e.find("checkpoint.dir: stages 'a' and 'b' both write under '" + (tmp_ / "D").string() +
+             "'; each stage needs its own folder (`--set checkpoint.dir=" + (tmp_ / "D").string() +
+             "` applies to every stage: scope it, e.g. --set b:checkpoint.dir=...)"),
+      std::string::npos)
+      << e;
+  const std::string spelled = error_of([&] {
+    load_plan(
+        pipeline("pipeline:\n  - {name: a, config: s1.yaml}\n"
+                 "  - {name: b, config: s2.json, set: {checkpoint.dir: out/x/../s1/}}\n"));
+  });
+  EXPECT_NE(spelled.find("stages 'a' and 'b' both write under 'out/x/../s1/'"), std::string::npos)
+      << spelled;
+  // Scoped, they differ: fine.
+  const Plan plan = load_plan(pipeline(two), {"a:checkpoint.dir=" + (tmp_ / "A").string(),
+                                              "b:checkpoint.dir=" + (tmp_ / "B").string()});
+  EXPECT_EQ(plan.stages[1].config.checkpoint.dir, (tmp_ / "B").string());
+}
+
+// `--resume FOLDER` was handed to every stage (stage 1 then resumed from stage 2's checkpoint).
+TEST_F(PipelineTest, ResumeFolderAppliesToTheStageWhoseOutputHoldsIt) {
+  const Plan plan =
+      load_plan(pipeline("pipeline:\n  - {name: a, config: s1.yaml}\n"
+                         "  - {name: b, config: s2.json}\n"
+                         "  - {name: c, config: s2.json, set: {checkpoint.dir: out/s2/c}}\n"));
+  std::string note;
+  EXPECT_EQ(resume_per_stage(plan, "out/s2/step-40", &note),
+            (std::vector<std::string>{"auto", "out/s2/step-40", "none"}));
+  EXPECT_EQ(note,
+            "--resume out/s2/step-40 applies to stage 'b' (its checkpoint.dir holds the folder); "
+            "the stages "
+            "before it continue from their own newest checkpoint (--resume auto); the stages after "
+            "it start "
+            "fresh");
+  // The deepest checkpoint.dir wins (c's lies inside b's).
+  EXPECT_EQ(resume_per_stage(plan, "out/s2/c/step-2"),
+            (std::vector<std::string>{"auto", "auto", "out/s2/c/step-2"}));
+  EXPECT_EQ(resume_per_stage(plan, "a:/elsewhere/step-3"),
+            (std::vector<std::string>{"/elsewhere/step-3", "none", "none"}));
+  EXPECT_EQ(resume_per_stage(plan, "auto"), (std::vector<std::string>{"auto", "auto", "auto"}));
+  EXPECT_EQ(resume_per_stage(plan, "none"), (std::vector<std::string>{"none", "none", "none"}));
+  const std::string e = error_of([&] { resume_per_stage(plan, "/elsewhere/step-3"); });
+  EXPECT_NE(
+      e.find("--resume /elsewhere/step-3: the folder is under no stage's checkpoint.dir (a: "),
+      std::string::npos)
+      << e;
+  EXPECT_NE(e.find("name the stage: --resume STAGE:/elsewhere/step-3"), std::string::npos) << e;
+  // A single stage takes the folder wherever it is.
+  EXPECT_EQ(resume_per_stage(load_plan(tmp_ / "s1.yaml"), "/elsewhere/step-3"),
+            (std::vector<std::string>{"/elsewhere/step-3"}));
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 // checkpoint as it was, and throws an Error naming the file and the OS reason.
 //
 //   <checkpoint.dir>/step-<N>/   config.json, model.safetensors, tokenizer files
-//                                trainer_state/state.json        version, step, sampler, config
+//                                trainer_state/state.json        version, step, sampler, config,
+//                                                                data file fingerprints
 //                                trainer_state/optimizer.safetensors   AdamW moments and steps
 //                                trainer_state/rng.safetensors   every rank's generator states
 //                                manifest.json                   written last
@@ -40,6 +41,8 @@ struct TrainerState {
   // `cpu_generator` and its GPU's as `cuda_generator`; rank R > 0's as `rank<R>.cpu_generator`
   // and so on. Older checkpoints hold rank 0's CPU generator only.
   model::NamedTensors rng;
+  // The data files' fingerprint (train/resume_check.h); null in checkpoints written before it.
+  nlohmann::json data_files;
 };
 
 struct CheckpointContents {

@@ -8,9 +8,12 @@
 namespace bireco::train {
 
 // Writes <checkpoint.dir>/resolved_config.json, then trains with the stage's objective.
-// `resume`: "none", "auto" or a checkpoint folder. Returns false when a stop signal ended the
-// stage early (Trainer::train): later stages must not start.
-bool run_stage(const config::PlannedStage& stage, const std::string& resume);
+// `resume`: "none", "auto" or a checkpoint folder (config::resume_per_stage says which stage of
+// a pipeline gets which); `resume_changed`: accept a checkpoint of a changed run
+// (Trainer::resume_from). Returns false when a stop signal ended the stage early
+// (Trainer::train): later stages must not start.
+bool run_stage(const config::PlannedStage& stage, const std::string& resume,
+               bool resume_changed = false);
 
 // Writes the resolved config next to the outputs (atomically: temp file, then rename).
 void write_resolved_config(const config::PlannedStage& stage);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -50,8 +51,11 @@ class Trainer {
   explicit Trainer(config::StageConfig config);
   ~Trainer();
 
-  // Continues from a checkpoint folder: weights, optimizer, step, sampler, RNG.
-  void resume_from(const std::filesystem::path& dir);
+  // Continues from a checkpoint folder: weights, optimizer, step, sampler, RNG. Strict: when
+  // this run's config or data differ from the checkpoint's (train/resume_check.h) it is a
+  // bireco::Error naming each difference, unless `accept_changed` (`--resume-changed`), which
+  // logs each as a warning instead.
+  void resume_from(const std::filesystem::path& dir, bool accept_changed = false);
 
   // Steps until total_steps(): progress line, metrics.jsonl every train.log_every steps,
   // step-<N>/ every checkpoint.every steps (newest checkpoint.keep kept), final/ at the end.
@@ -102,6 +106,7 @@ class Trainer {
   std::vector<torch::Tensor> parameters_;  // those that require grad
   std::unique_ptr<distributed::Group> group_;      // null for one process
   std::unique_ptr<distributed::GradientSync> sync_;
+  nlohmann::json data_files_;  // data_fingerprint(config_.data), taken at construction
   int64_t step_ = 0;
   int64_t consecutive_skips_ = 0;
   // After a step: the stop signal every rank agreed on (train/stop_signal.h): 0 none, the
