@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,8 +19,10 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "bireco/util/error.h"
 #include "bireco/util/log.h"
@@ -73,8 +76,12 @@ std::chrono::milliseconds next_report(std::chrono::milliseconds last) {
   return last.count() == 0 ? milliseconds(1000) : std::min(last * 2, last + milliseconds(60000));
 }
 
+std::string whole_seconds(std::chrono::milliseconds t) {
+  return std::to_string(t.count() / 1000) + " s";
+}
+
 // The ranks whose arrival key is not in the store yet ("1, 3"); throws when the store itself
-// is gone (rank 0 died).
+// is gone (rank 0 died). One request per rank.
 std::string missing_ranks(Group::Impl& g) {
   std::string missing;
   for (int r = 0; r < g.env.world_size; ++r)
@@ -83,13 +90,40 @@ std::string missing_ranks(Group::Impl& g) {
   return missing;
 }
 
-std::string whole_seconds(std::chrono::milliseconds t) {
-  return std::to_string(t.count() / 1000) + " s";
+// Whether something accepts TCP connections at host:port now (a connect with a 200 ms limit,
+// closed at once).
+bool accepts_connections(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found)
+    throw Error("dist: cannot resolve MASTER_ADDR '" + host + "'");
+  bool open = false;
+  for (addrinfo* a = found; a != nullptr && !open; a = a->ai_next) {
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      open = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int error = 0;
+      socklen_t length = sizeof error;
+      open = ::poll(&p, 1, 200) == 1 &&
+             ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  return open;
 }
 
 // Every rank announces itself in the store and waits for all others. While it waits, a line
-// says for whom and for how long (next_report); on timeout the message lists the ranks that
-// never came. A stop signal here ends the process at once (train/stop_signal.h: nothing to save).
+// says for whom and for how long (next_report): rank 0's TCPStore, or the ranks still missing
+// (their count when there are more than 64 ranks, where listing them from every rank would
+// cost ranks^2 requests); on timeout the message lists the ranks that never came. A stop
+// signal here ends the process at once (train/stop_signal.h: nothing to save yet).
 void rendezvous(Group::Impl& g) {
   const Environment& env = g.env;
   const std::string address = env.master_addr + ":" + std::to_string(env.master_port);
@@ -99,60 +133,74 @@ void rendezvous(Group::Impl& g) {
   auto waited = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   };
+  auto of_timeout = [&] {
+    return " (waited " + whole_seconds(waited()) + " of " + seconds(g.timeout) + ")";
+  };
   std::chrono::milliseconds report = next_report({});
+  auto report_due = [&] {
+    if (waited() < report) return false;
+    while (report <= waited()) report = next_report(report);
+    return true;
+  };
   log::info("dist: ", who, " joins the rendezvous at ", address, " (timeout ", seconds(g.timeout),
             ")");
-  // Rank 0 serves the store at once; the others try to reach it in slices, to report between.
-  while (!g.store) {
-    c10d::TCPStoreOptions options;
-    options.port = static_cast<uint16_t>(env.master_port);
-    options.isServer = env.rank == 0;
-    options.waitWorkers = false;  // we wait ourselves below, to name who is missing
-    options.timeout = env.rank == 0 ? g.timeout
-                                    : std::max(std::chrono::milliseconds(1),
-                                               std::min(report, g.timeout) - waited());
-    try {
-      g.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
-    } catch (const std::exception& e) {
-      if (env.rank == 0 || waited() >= g.timeout)
-        throw Error("dist: rendezvous: " +
-                    std::string(env.rank == 0 ? "rank 0 could not serve the TCPStore at "
-                                              : "could not reach rank 0's TCPStore at ") +
-                    address + " within " + seconds(g.timeout) + " on " + g.where() + ": " +
-                    first_line(e.what()));
-      if (waited() < report) continue;  // refused early: try again within this slice
-      log::info("dist: ", who, " waiting for rank 0's TCPStore at ", address, " (waited ",
-                whole_seconds(waited()), " of ", seconds(g.timeout), ")");
-      while (report <= waited()) report = next_report(report);
+  // The other ranks first wait for rank 0's port with plain probes: TCPStore's own connect
+  // retries with a growing back-off, logging each failure, and cannot say how long it waited.
+  if (env.rank != 0) {
+    while (!accepts_connections(env.master_addr, env.master_port)) {
+      if (waited() >= g.timeout)
+        throw Error("dist: rendezvous: could not reach rank 0's TCPStore at " + address +
+                    " within " + seconds(g.timeout) + " on " + g.where() +
+                    ": nothing accepts connections there");
+      if (report_due())
+        log::info("dist: ", who, " waiting for rank 0's TCPStore at ", address, of_timeout());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+  }
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<uint16_t>(env.master_port);
+  options.isServer = env.rank == 0;
+  options.waitWorkers = false;  // we wait ourselves below, to name who is missing
+  options.timeout = std::max(std::chrono::milliseconds(1000), g.timeout - waited());
+  try {
+    g.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+  } catch (const std::exception& e) {
+    throw Error("dist: rendezvous: " +
+                std::string(env.rank == 0 ? "rank 0 could not serve the TCPStore at "
+                                          : "could not reach rank 0's TCPStore at ") +
+                address + " within " + seconds(g.timeout) + " on " + g.where() + ": " +
+                first_line(e.what()));
   }
   g.store->setTimeout(g.timeout);
   g.store->set(arrival_key(env.rank), std::vector<uint8_t>{1});
-  std::vector<std::string> keys;
-  for (int r = 0; r < env.world_size; ++r) keys.push_back(arrival_key(r));
-  while (true) {
-    const auto slice = std::min(report, g.timeout) - waited();
-    try {
-      g.store->wait(keys, std::max(std::chrono::milliseconds(1), slice));
-      return;
-    } catch (const std::exception& e) {
-      std::string missing;
-      try {
-        missing = missing_ranks(g);
-      } catch (const std::exception&) {
-        throw Error("dist: rendezvous at " + address + " on " + g.where() +
-                    ": lost rank 0's TCPStore (" + first_line(e.what()) + ")");
-      }
-      if (waited() >= g.timeout)
+  // Polled (10 ms doubling to 200 ms): a store wait() that times out to report would log c10d
+  // warnings each time.
+  const std::string arrivals = "bireco/arrivals";
+  auto pause = std::chrono::milliseconds(10);
+  try {
+    for (int64_t arrived = g.store->add(arrivals, 1); arrived < env.world_size;
+         arrived = g.store->add(arrivals, 0)) {
+      if (waited() >= g.timeout) {
+        const std::string missing = missing_ranks(g);
         throw Error("dist: rendezvous at " + address + " timed out after " + seconds(g.timeout) +
                     " on " + g.where() + ": rank(s) " + (missing.empty() ? "?" : missing) +
                     " never arrived");
-      if (waited() < report) continue;
-      if (!missing.empty())
-        log::info("dist: ", who, " waiting at ", address, " for rank(s) ", missing, " (waited ",
-                  whole_seconds(waited()), " of ", seconds(g.timeout), ")");
-      while (report <= waited()) report = next_report(report);
+      }
+      if (report_due()) {
+        const std::string whom = env.rank == 0 || env.world_size <= 64
+                                     ? "rank(s) " + missing_ranks(g)
+                                     : std::to_string(env.world_size - arrived) + " of " +
+                                           std::to_string(env.world_size) + " ranks";
+        log::info("dist: ", who, " waiting at ", address, " for ", whom, of_timeout());
+      }
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(200));
     }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("dist: rendezvous at " + address + " on " + g.where() +
+                ": lost rank 0's TCPStore (" + first_line(e.what()) + ")");
   }
 }
 

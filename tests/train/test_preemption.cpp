@@ -119,8 +119,8 @@ TEST(Preemption, RepeatedSignalWithinTheWindowStillSavesOnce) {
   const auto r = signal_after_first_step(
       tmp.path(),
       test::bireco_binary().string() + " train --config " + config_file(tmp.path(), "run", 50), out,
-      "kill -TERM $pid; sleep 0.05; kill -TERM $pid 2> /dev/null; sleep 0.05; kill -TERM $pid 2> "
-      "/dev/null");
+      // Two repeats 20 ms apart: each delivered on its own, both before the step and the save end.
+      "kill -TERM $pid; sleep 0.02; kill -TERM $pid; sleep 0.02; kill -TERM $pid");
   ASSERT_NE(r.result.output.find("status=0"), std::string::npos) << r.result.output;
   EXPECT_NE(r.result.output.find("stop signal repeated within the repeat window"),
             std::string::npos)
@@ -227,7 +227,7 @@ TEST(Preemption, TwoRanksUnderLaunchSaveWhenSignalledDirectlyAndForwarded) {
       2, "--log-all-ranks train --config " + config_file(tmp.path(), "run", 50));
   const auto r = signal_after_first_step(
       tmp.path(), command, out,
-      "for child in $(pgrep -P $pid); do kill -TERM $child; done; kill -TERM $pid");
+      "for child in $(pgrep -P $pid); do kill -TERM $child; done; sleep 0.03; kill -TERM $pid");
   ASSERT_NE(r.result.output.find("status=0"), std::string::npos) << r.result.output;
   const auto dirs = step_dirs(out);
   ASSERT_EQ(dirs.size(), 1u) << r.result.output;
