@@ -125,6 +125,14 @@ Environment from_slurm(const Vars& vars) {
   return env;
 }
 
+// A step id srun gives its tasks: a number below Slurm's special ids (the interactive, batch and
+// extern steps are 0xfffffffa.. and show as words or those numbers).
+bool is_srun_step(const std::string& id) {
+  if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos || id.size() > 10)
+    return false;
+  return std::stoull(id) < 0xfffffffaULL;
+}
+
 }  // namespace
 
 std::string first_slurm_host(const std::string& nodelist, const std::string& variable) {
@@ -158,17 +166,20 @@ std::string first_slurm_host(const std::string& nodelist, const std::string& var
 Environment read_environment(const std::map<std::string, std::string>& vars) {
   if (find(vars, "RANK") != nullptr || find(vars, "WORLD_SIZE") != nullptr) return from_torchrun(vars);
   if (find(vars, "SLURM_PROCID") != nullptr || find(vars, "SLURM_NTASKS") != nullptr) {
-    // Task variables describe the step's tasks only inside `srun` (which sets the step id).
-    // The sbatch / salloc shell has them too (SLURM_PROCID=0, the allocation's SLURM_NTASKS):
-    // read there, one process would wait for ranks that never start. torchrun ignores them too.
-    if (find(vars, "SLURM_STEP_ID") != nullptr || find(vars, "SLURM_STEPID") != nullptr)
-      return from_slurm(vars);
+    // Task variables describe the step's tasks only inside `srun`, which sets a numeric step id.
+    // The sbatch / salloc shell has them too (SLURM_PROCID=0, the allocation's SLURM_NTASKS) but
+    // no step id, or a special one ("batch", "extern", "interactive", or their numbers from
+    // 0xfffffffa up): read there, one process would wait for ranks that never start. torchrun
+    // ignores them there too.
+    const std::string* step = find(vars, "SLURM_STEP_ID");
+    if (step == nullptr) step = find(vars, "SLURM_STEPID");
+    if (step != nullptr && is_srun_step(*step)) return from_slurm(vars);
     Environment env;
     const std::string* ntasks = find(vars, "SLURM_NTASKS");
-    env.note =
-        "SLURM_NTASKS=" + (ntasks ? *ntasks : std::string("?")) +
-        " ignored: not inside an srun step (no SLURM_STEP_ID), so this is one process; run the "
-        "tasks with `srun bireco ...` or `bireco launch`";
+    env.note = "SLURM_NTASKS=" + (ntasks ? *ntasks : std::string("?")) +
+               " ignored: not inside an srun step (SLURM_STEP_ID " +
+               (step ? "is '" + *step + "'" : std::string("unset")) +
+               "), so this is one process; run the tasks with `srun bireco ...` or `bireco launch`";
     return env;
   }
   return Environment{};

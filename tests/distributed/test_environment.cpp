@@ -107,8 +107,15 @@ TEST(DistEnvironment, SlurmBatchShellIsOneProcess) {
   EXPECT_EQ(env.source, "none");
   EXPECT_EQ(env.world_size, 1);
   EXPECT_FALSE(env.distributed());
-  EXPECT_NE(env.note.find("SLURM_NTASKS=4 ignored: not inside an srun step"), std::string::npos)
+  EXPECT_NE(env.note.find("SLURM_NTASKS=4 ignored: not inside an srun step (SLURM_STEP_ID unset)"),
+            std::string::npos)
       << env.note;
+  // The batch, extern and interactive steps are no srun step either.
+  for (const char* special : {"batch", "extern", "4294967291", "4294967290"}) {
+    Vars v = batch_shell;
+    v["SLURM_STEP_ID"] = special;
+    EXPECT_EQ(read_environment(v).world_size, 1) << special;
+  }
   for (const char* step_var : {"SLURM_STEP_ID", "SLURM_STEPID"}) {  // the same shell inside `srun`
     Vars step = batch_shell;
     step[step_var] = "0";
