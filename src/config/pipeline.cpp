@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "bireco/config/load.h"
+#include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 #include "bireco/util/strings.h"
 
@@ -62,15 +63,6 @@ void resolve_reference(PlannedStage& stage, const std::vector<PlannedStage>& ear
   throw Error(message);
 }
 
-// The folder a path names, for comparing outputs: absolute, `..` and symlinks resolved as far
-// as the path exists.
-fs::path output_key(const std::string& dir) {
-  std::error_code ec;
-  const fs::path canonical = fs::weakly_canonical(fs::absolute(dir), ec);
-  const fs::path normal = (ec ? fs::absolute(dir) : canonical).lexically_normal();
-  return normal.has_filename() ? normal : normal.parent_path();  // "a/b/" -> "a/b"
-}
-
 // Each stage writes step-N/, final/ and metrics.jsonl into its checkpoint.dir: two stages with
 // one folder would overwrite each other's checkpoints (and `@stage` would name the wrong one).
 void check_distinct_outputs(const Plan& plan, const std::vector<std::string>& overrides) {
@@ -79,7 +71,9 @@ void check_distinct_outputs(const Plan& plan, const std::vector<std::string>& ov
     for (size_t j = i + 1; j < plan.stages.size(); ++j) {
       const auto& a = plan.stages[i];
       const auto& b = plan.stages[j];
-      if (output_key(a.config.checkpoint.dir) != output_key(b.config.checkpoint.dir)) continue;
+      if (util::comparable_path(a.config.checkpoint.dir) !=
+          util::comparable_path(b.config.checkpoint.dir))
+        continue;
       std::string message = b.doc.where("checkpoint.dir") + ": checkpoint.dir: stages '" + a.name +
                             "' and '" + b.name + "' both write under '" + b.config.checkpoint.dir +
                             "'; each stage needs its own folder";
@@ -212,11 +206,11 @@ std::vector<std::string> resume_per_stage(const Plan& plan, const std::string& r
       target = 0;
       why = "the only stage";
     } else {
-      const fs::path wanted = output_key(folder);
+      const fs::path wanted = util::comparable_path(folder);
       size_t longest = 0;
       std::vector<std::string> dirs;
       for (size_t i = 0; i < plan.stages.size(); ++i) {
-        const fs::path dir = output_key(plan.stages[i].config.checkpoint.dir);
+        const fs::path dir = util::comparable_path(plan.stages[i].config.checkpoint.dir);
         dirs.push_back(names[i] + ": " + dir.string());
         const auto [end, _] = std::mismatch(dir.begin(), dir.end(), wanted.begin(), wanted.end());
         const size_t depth = static_cast<size_t>(std::distance(dir.begin(), dir.end()));

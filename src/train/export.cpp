@@ -99,14 +99,6 @@ config::StageConfig embedding_settings(const fs::path& checkpoint) {
   return c;
 }
 
-// `path` absolute, with `..` and symlinks resolved as far as it exists: for comparing folders.
-fs::path resolved(const fs::path& path) {
-  std::error_code ec;
-  const fs::path canonical = fs::weakly_canonical(fs::absolute(path), ec);
-  const fs::path normal = (ec ? fs::absolute(path) : canonical).lexically_normal();
-  return normal.has_filename() ? normal : normal.parent_path();  // "a/b/" -> "a/b"
-}
-
 // `inner` is `outer` or lies under it.
 bool is_within(const fs::path& inner, const fs::path& outer) {
   auto i = inner.begin();
@@ -145,9 +137,9 @@ std::string not_an_export(const fs::path& dir) {
 // `bireco export` writes only into a new or empty folder, or over an earlier export (through the
 // temporary folder and rename); never into, around or over what it reads from.
 void check_export_target(const fs::path& out, const std::vector<fs::path>& sources) {
-  const fs::path target = resolved(out);
+  const fs::path target = util::comparable_path(out);
   for (const auto& source : sources) {
-    const fs::path from = resolved(source);
+    const fs::path from = util::comparable_path(source);
     if (is_within(from, target))
       throw Error("export: --out '" + out.string() + "' " + (from == target ? "is" : "contains") +
                   " '" + source.string() + "', which the export reads; choose another folder");

@@ -146,6 +146,13 @@ void install_directory(const fs::path& temp, const fs::path& target) {
   }
 }
 
+fs::path comparable_path(const fs::path& path) {
+  std::error_code ec;
+  const fs::path canonical = fs::weakly_canonical(fs::absolute(path), ec);
+  const fs::path normal = (ec ? fs::absolute(path) : canonical).lexically_normal();
+  return normal.has_filename() ? normal : normal.parent_path();  // "a/b/" -> "a/b"
+}
+
 void remove_quietly(const fs::path& path) noexcept {
   std::error_code ec;
   fs::remove_all(path, ec);

@@ -67,6 +67,10 @@ void sync_tree(const std::filesystem::path& dir);
 // one under `<target>.old-<pid>`).
 void install_directory(const std::filesystem::path& temp, const std::filesystem::path& target);
 
+// `path` absolute, `..` and symlinks resolved as far as it exists, no trailing separator: for
+// asking whether two output folders are the same or one lies inside the other.
+std::filesystem::path comparable_path(const std::filesystem::path& path);
+
 // Removes `path` (file or folder) ignoring errors: for clean-up after a failed write.
 void remove_quietly(const std::filesystem::path& path) noexcept;
 
