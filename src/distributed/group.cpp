@@ -136,6 +136,11 @@ void rendezvous(Group::Impl& g) {
   auto of_timeout = [&] {
     return " (waited " + whole_seconds(waited()) + " of " + seconds(g.timeout) + ")";
   };
+  // Ranks other than 0 log only warnings by default (util/log.h), and a rank 0 that never
+  // comes is just what they must be able to say.
+  auto waiting = [&](const std::string& line) {
+    env.rank == 0 ? log::info(line) : log::warn(line);
+  };
   std::chrono::milliseconds report = next_report({});
   auto report_due = [&] {
     if (waited() < report) return false;
@@ -153,7 +158,7 @@ void rendezvous(Group::Impl& g) {
                     " within " + seconds(g.timeout) + " on " + g.where() +
                     ": nothing accepts connections there");
       if (report_due())
-        log::info("dist: ", who, " waiting for rank 0's TCPStore at ", address, of_timeout());
+        waiting("dist: " + who + " waiting for rank 0's TCPStore at " + address + of_timeout());
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
@@ -191,7 +196,7 @@ void rendezvous(Group::Impl& g) {
                                      ? "rank(s) " + missing_ranks(g)
                                      : std::to_string(env.world_size - arrived) + " of " +
                                            std::to_string(env.world_size) + " ranks";
-        log::info("dist: ", who, " waiting at ", address, " for ", whom, of_timeout());
+        waiting("dist: " + who + " waiting at " + address + " for " + whom + of_timeout());
       }
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, std::chrono::milliseconds(200));
