@@ -285,6 +285,22 @@ torch::Tensor Group::all_gather(const torch::Tensor& x) {
   return torch::cat(output[0], 0);
 }
 
+std::string Group::share_from_main(const std::string& value, std::chrono::milliseconds timeout) {
+  const std::string key = "bireco/shared/" + std::to_string(impl_->shared++);
+  if (is_main()) {
+    impl_->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+    return value;
+  }
+  try {
+    impl_->store->wait({key}, timeout);
+    const std::vector<uint8_t> bytes = impl_->store->get(key);
+    return std::string(bytes.begin(), bytes.end());
+  } catch (const std::exception& e) {
+    throw Error("dist: waiting for rank 0 (up to " + seconds(timeout) + ") failed on " +
+                impl_->where() + ": rank 0 died or took longer (" + first_line(e.what()) + ")");
+  }
+}
+
 std::string rank_device(const std::string& configured, const Environment& env, int visible_gpus) {
   if (!env.distributed()) return configured;
   const bool cuda = configured == "cuda" || (configured == "auto" && visible_gpus > 0);

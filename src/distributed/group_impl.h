@@ -23,6 +23,7 @@ struct Group::Impl {
   // ProcessGroupGloo or ProcessGroupNCCL: 2.x splits ProcessGroup into a dispatching
   // ProcessGroup and per-backend Backends, which own the collectives.
   c10::intrusive_ptr<c10d::Backend> collectives;
+  int64_t shared = 0;  // Group::share_from_main calls so far: each gets its own store key
 
   // Waits for `work`; a failure (dead peer, timeout) becomes a bireco::Error naming `what`.
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) const;

@@ -3,6 +3,7 @@
 // <out-dir>/<scenario>_rank<R>.pt for the test to compare with single-process references.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "bireco/distributed/all_gather.h"
@@ -150,6 +151,20 @@ std::vector<torch::Tensor> run(const std::string& scenario, distributed::Group* 
     auto t = torch::ones({4});
     group->all_reduce_mean({t});
     return {t};
+  }
+  if (scenario == "share_after_long_work") {
+    // Rank 0 works alone for twice the group's timeout (as during an evaluation), then shares
+    // its result; the others wait through Group::share_from_main, then all meet in a barrier.
+    const double group_timeout_s = std::stod(std::getenv("BIRECO_TEST_GROUP_TIMEOUT_S"));
+    std::string result;
+    if (rank == 0) {
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(static_cast<int64_t>(2000 * group_timeout_s)));
+      result = "scores from rank 0";
+    }
+    result = group->share_from_main(result, std::chrono::seconds(60));
+    distributed::barrier(group);
+    return {torch::tensor(std::vector<int64_t>(result.begin(), result.end()))};
   }
   throw Error("dist_worker: unknown scenario '" + scenario + "'");
 }

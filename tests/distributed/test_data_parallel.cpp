@@ -197,6 +197,23 @@ TEST(DistDataParallel, DeadPeerIsAnErrorWithinTheTimeout) {
       << r.result.output;
 }
 
+// Evaluation during training: rank 0 alone for longer than dist.timeout_s while the others wait
+// (a barrier there would fail after the group's 3 s).
+TEST(DistDataParallel, ShareFromMainWaitsLongerThanTheGroupTimeout) {
+  TempDir tmp;
+  const auto r = run_timed(
+      "env BIRECO_TEST_GROUP_TIMEOUT_S=3 " +
+      launch_command(2, dist_worker() + " share_after_long_work " + tmp.path().string() + " 3"));
+  ASSERT_EQ(r.result.status, 0) << r.result.output;
+  EXPECT_GT(r.seconds, 6) << "rank 0 did not work for twice the group timeout";
+  const std::string expected = "scores from rank 0";
+  for (int rank = 0; rank < 2; ++rank) {
+    const auto t = load_result(tmp, "share_after_long_work", rank).at(0);
+    EXPECT_EQ(std::string(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()), expected)
+        << "rank " << rank;
+  }
+}
+
 TEST(DistDataParallel, MissingPeerIsAnErrorNamingIt) {
   TempDir tmp;
   const auto r = run_timed("/bin/sh -c 'RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,12 @@ class Group {
   // [B, ...] from every rank -> [world*B, ...] in rank order; every rank passes the same
   // shape. No gradient: see all_gather.h for the differentiable one.
   torch::Tensor all_gather(const torch::Tensor& x);
+  // Rank 0's `value` on every rank (the others' argument is ignored). Not a collective: it
+  // travels through the rendezvous store, and the other ranks wait up to `timeout` rather than
+  // the group's, so rank 0 may work alone (an evaluation) for longer than dist.timeout_s. A rank
+  // 0 that dies meanwhile is an Error at once (its store goes with it). Every rank calls it in
+  // the same order.
+  std::string share_from_main(const std::string& value, std::chrono::milliseconds timeout);
 
   Impl& impl() { return *impl_; }
 
