@@ -12,7 +12,7 @@ namespace bireco::cli {
 Command add_eval(CLI::App& app) {
   struct Options {
     std::string model, task, data, split = "test", out, run, instruction, cache, device = "auto", tag = "bireco";
-    int64_t batch_tokens = 16384;
+    int64_t batch_tokens = 16384, max_queries = 0, max_corpus = 0;
     bool keep_identical_ids = false;
   };
   auto o = std::make_shared<Options>();
@@ -32,45 +32,41 @@ Command add_eval(CLI::App& app) {
   sub->add_option("--batch-tokens", o->batch_tokens, "padded tokens per batch")->capture_default_str();
   sub->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--tag", o->tag, "run tag (last column of the run file)")->capture_default_str();
+  sub->add_option(
+         "--max-queries", o->max_queries,
+         "score the first N queries (STS: pairs) only, as eval.max_queries in training; 0 = all")
+      ->capture_default_str();
+  sub->add_option("--max-corpus", o->max_corpus,
+                  "retrieval: the judged documents plus the corpus's first others, up to N "
+                  "(eval.max_corpus); 0 = all")
+      ->capture_default_str();
   return {sub, [o]() -> int {
             if (o->batch_tokens <= 0) throw Error("--batch-tokens must be positive");
+            if (o->max_queries < 0 || o->max_corpus < 0)
+              throw Error("--max-queries and --max-corpus must be >= 0");
             if (!o->run.empty() && o->task != "retrieval") throw Error("--run is for --task retrieval only");
             auto settings = eval::EncoderSettings::from_model_dir(o->model);
             settings.batch_tokens = o->batch_tokens;
             auto encoder = eval::Encoder::load(o->model, o->device, settings);
-            std::map<std::string, double> scores;
+            eval::TaskOptions options;
+            options.split = o->split;
+            options.instruction = o->instruction;
+            options.max_queries = o->max_queries;
+            options.max_corpus = o->max_corpus;
+            options.cache_dir = o->cache;
+            options.model_dir = o->model;
+            options.ignore_identical_ids = !o->keep_identical_ids;
+            const auto r = eval::run_task(encoder, o->task, o->data, options);
             nlohmann::json extra = {{"model", o->model}, {"data", o->data}};
-            std::string main;
             if (o->task == "retrieval") {
-              eval::RetrievalOptions options;
-              options.split = o->split;
-              options.instruction = o->instruction;
-              options.cache_dir = o->cache;
-              options.model_dir = o->model;
-              options.ignore_identical_ids = !o->keep_identical_ids;
-              const auto r = eval::run_retrieval(encoder, o->data, options);
-              scores = {{"ndcg_at_10", r.scores.ndcg_at_10}, {"mrr_at_10", r.scores.mrr_at_10},
-                        {"map_at_100", r.scores.map_at_100}, {"recall_at_100", r.scores.recall_at_100}};
-              main = "ndcg_at_10";
               extra["split"] = o->split;
-              extra["queries"] = r.scores.queries;
-              extra["corpus"] = r.corpus_size;
-              extra["corpus_from_cache"] = r.corpus_from_cache;
               extra["ignore_identical_ids"] = options.ignore_identical_ids;
-              if (!o->run.empty()) eval::write_trec_run(o->run, r.run, o->tag, options.depth);
-            } else if (o->task == "sts") {
-              const auto r = eval::run_sts(encoder, o->data, o->instruction);
-              scores = {{"cosine_spearman", r.spearman}, {"cosine_pearson", r.pearson}};
-              main = "cosine_spearman";
-              extra["pairs"] = r.pairs;
-            } else {
-              const auto r = eval::run_reranking(encoder, o->data, o->instruction);
-              scores = {{"map", r.map}, {"mrr_at_10", r.mrr_at_10}};
-              main = "map";
-              extra["samples"] = r.samples;
             }
-            for (const auto& [name, value] : scores) std::cout << name << " " << value << "\n";
-            if (!o->out.empty()) eval::write_results_json(o->out, o->task, scores, main, extra);
+            extra.update(r.counts);
+            if (!o->run.empty())
+              eval::write_trec_run(o->run, r.run, o->tag, eval::RetrievalOptions().depth);
+            for (const auto& [name, value] : r.scores) std::cout << name << " " << value << "\n";
+            if (!o->out.empty()) eval::write_results_json(o->out, o->task, r.scores, r.main, extra);
             return kExitOk;
           }};
 }

@@ -120,6 +120,40 @@ BeirSplit read_beir(const std::filesystem::path& folder, const std::string& spli
   return beir;
 }
 
+BeirSplit cap_beir(BeirSplit split, int64_t max_queries, int64_t max_corpus) {
+  if (max_queries > 0 && static_cast<int64_t>(split.queries.ids.size()) > max_queries) {
+    split.queries.ids.resize(static_cast<size_t>(max_queries));
+    split.queries.texts.resize(static_cast<size_t>(max_queries));
+    Qrels kept;
+    for (const auto& id : split.queries.ids) kept[id] = split.qrels.at(id);
+    split.qrels = std::move(kept);
+  }
+  if (max_corpus > 0 && static_cast<int64_t>(split.corpus.ids.size()) > max_corpus) {
+    std::set<std::string> judged;
+    for (const auto& [query, docs] : split.qrels)
+      for (const auto& [doc, grade] : docs) judged.insert(doc);
+    std::vector<bool> keep(split.corpus.ids.size());
+    int64_t kept = 0;
+    for (size_t i = 0; i < keep.size(); ++i) {
+      keep[i] = judged.count(split.corpus.ids[i]) > 0;
+      if (keep[i]) ++kept;
+    }
+    for (size_t i = 0; i < keep.size() && kept < max_corpus; ++i) {
+      if (keep[i]) continue;
+      keep[i] = true;
+      ++kept;
+    }
+    Texts corpus;
+    for (size_t i = 0; i < keep.size(); ++i) {
+      if (!keep[i]) continue;
+      corpus.ids.push_back(std::move(split.corpus.ids[i]));
+      corpus.texts.push_back(std::move(split.corpus.texts[i]));
+    }
+    split.corpus = std::move(corpus);
+  }
+  return split;
+}
+
 StsPairs read_sts(const std::filesystem::path& file) {
   StsPairs pairs;
   const bool jsonl = file.extension() == ".jsonl";

@@ -39,7 +39,8 @@ std::vector<std::pair<int64_t, int64_t>> identical_ids(const std::vector<std::st
 
 RetrievalResult run_retrieval(Encoder& encoder, const std::filesystem::path& beir_folder,
                               const RetrievalOptions& options) {
-  const BeirSplit beir = read_beir(beir_folder, options.split);
+  const BeirSplit beir =
+      cap_beir(read_beir(beir_folder, options.split), options.max_queries, options.max_corpus);
   if (beir.queries.ids.empty()) throw Error(beir_folder.string() + ": no query of qrels/" + options.split + ".tsv is in queries.jsonl");
   RetrievalResult result;
   result.corpus_size = static_cast<int64_t>(beir.corpus.ids.size());
@@ -51,6 +52,10 @@ RetrievalResult run_retrieval(Encoder& encoder, const std::filesystem::path& bei
   std::string key;
   if (!options.cache_dir.empty()) {
     key = corpus_cache_key(options.model_dir, encoder.settings(), beir_folder / "corpus.jsonl");
+    // A capped corpus is another corpus (its size alone would not tell two caps apart).
+    if (options.max_queries > 0 || options.max_corpus > 0)
+      key += " max_queries=" + std::to_string(options.max_queries) +
+             " max_corpus=" + std::to_string(options.max_corpus);
     if (auto cached = load_cached(options.cache_dir, key); cached && cached->size(0) == result.corpus_size) {
       result.corpus_from_cache = true;
       for (int64_t start = 0; start < result.corpus_size; start += options.corpus_chunk)
@@ -83,16 +88,24 @@ RetrievalResult run_retrieval(Encoder& encoder, const std::filesystem::path& bei
   return result;
 }
 
-StsResult run_sts(Encoder& encoder, const std::filesystem::path& file, const std::string& instruction) {
-  const StsPairs pairs = read_sts(file);
+StsResult run_sts(Encoder& encoder, const std::filesystem::path& file,
+                  const std::string& instruction, int64_t max_pairs) {
+  StsPairs pairs = read_sts(file);
+  if (max_pairs > 0 && static_cast<int64_t>(pairs.gold.size()) > max_pairs) {
+    for (auto* column : {&pairs.first, &pairs.second})
+      column->resize(static_cast<size_t>(max_pairs));
+    pairs.gold.resize(static_cast<size_t>(max_pairs));
+  }
   const auto a = encoder.encode(pairs.first, instruction), b = encoder.encode(pairs.second, instruction);
   const std::vector<double> predicted = to_vector(cosine(a, b));
   return {spearman(pairs.gold, predicted), pearson(pairs.gold, predicted), static_cast<int64_t>(pairs.gold.size())};
 }
 
 RerankingResult run_reranking(Encoder& encoder, const std::filesystem::path& file,
-                              const std::string& instruction) {
-  const std::vector<RerankingSample> samples = read_reranking(file);
+                              const std::string& instruction, int64_t max_samples) {
+  std::vector<RerankingSample> samples = read_reranking(file);
+  if (max_samples > 0 && static_cast<int64_t>(samples.size()) > max_samples)
+    samples.resize(static_cast<size_t>(max_samples));
   // One encode for all queries and one for all candidates, so batches stay full.
   std::vector<std::string> queries, candidates;
   for (const auto& s : samples) {
@@ -119,6 +132,49 @@ RerankingResult run_reranking(Encoder& encoder, const std::filesystem::path& fil
   r.map /= static_cast<double>(r.samples);
   r.mrr_at_10 /= static_cast<double>(r.samples);
   return r;
+}
+
+std::vector<std::string> task_metrics(const std::string& task) {
+  if (task == "retrieval") return {"ndcg_at_10", "mrr_at_10", "map_at_100", "recall_at_100"};
+  if (task == "sts") return {"cosine_spearman", "cosine_pearson"};
+  if (task == "reranking") return {"map", "mrr_at_10"};
+  return {};
+}
+
+TaskScores run_task(Encoder& encoder, const std::string& task, const std::filesystem::path& data,
+                    const TaskOptions& options) {
+  TaskScores t;
+  if (task == "retrieval") {
+    RetrievalOptions retrieval;
+    retrieval.split = options.split;
+    retrieval.instruction = options.instruction;
+    retrieval.cache_dir = options.cache_dir;
+    retrieval.model_dir = options.model_dir;
+    retrieval.max_queries = options.max_queries;
+    retrieval.max_corpus = options.max_corpus;
+    retrieval.ignore_identical_ids = options.ignore_identical_ids;
+    auto r = run_retrieval(encoder, data, retrieval);
+    t.scores = {{"ndcg_at_10", r.scores.ndcg_at_10},
+                {"mrr_at_10", r.scores.mrr_at_10},
+                {"map_at_100", r.scores.map_at_100},
+                {"recall_at_100", r.scores.recall_at_100}};
+    t.counts = {{"queries", r.scores.queries},
+                {"corpus", r.corpus_size},
+                {"corpus_from_cache", r.corpus_from_cache}};
+    t.run = std::move(r.run);
+  } else if (task == "sts") {
+    const auto r = run_sts(encoder, data, options.instruction, options.max_queries);
+    t.scores = {{"cosine_spearman", r.spearman}, {"cosine_pearson", r.pearson}};
+    t.counts = {{"pairs", r.pairs}};
+  } else if (task == "reranking") {
+    const auto r = run_reranking(encoder, data, options.instruction, options.max_queries);
+    t.scores = {{"map", r.map}, {"mrr_at_10", r.mrr_at_10}};
+    t.counts = {{"samples", r.samples}};
+  } else {
+    throw Error("task '" + task + "' is not one of retrieval, reranking, sts");
+  }
+  t.main = task_metrics(task).front();
+  return t;
 }
 
 }  // namespace bireco::eval

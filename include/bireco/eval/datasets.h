@@ -24,6 +24,10 @@ struct BeirSplit {
 // first line is one (data::is_qrels_header); a bad line is an error naming file:line.
 Qrels read_qrels(const std::filesystem::path& file);
 BeirSplit read_beir(const std::filesystem::path& folder, const std::string& split);
+// A smaller split for quick evaluations (during training): the first `max_queries` queries
+// with their qrels; then every document judged for them (any grade) and the corpus's first
+// other documents until `max_corpus` (more when more are judged), in corpus order. 0: no cap.
+BeirSplit cap_beir(BeirSplit split, int64_t max_queries, int64_t max_corpus);
 
 struct StsPairs {
   std::vector<std::string> first, second;
