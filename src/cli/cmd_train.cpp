@@ -4,6 +4,7 @@
 #include "bireco/cli/command.h"
 #include "bireco/config/load.h"
 #include "bireco/config/pipeline.h"
+#include "bireco/eval/training_evaluator.h"
 #include "bireco/train/run_stage.h"
 #include "bireco/train/stop_signal.h"
 #include "bireco/util/error.h"
@@ -55,7 +56,7 @@ Command add_train(CLI::App& app) {
               if (o->dry_run) continue;
               // Stopped by SIGTERM / SIGUSR1: step-<N>/ is saved; exit 0, later stages wait
               // for the resumed run.
-              if (!train::run_stage(stage, resume[i], o->resume_changed)) break;
+              if (!train::run_stage(stage, resume[i], o->resume_changed, eval::make_training_evaluator)) break;
               if (train::stop_requested() != 0) {  // arrived during the final save: stop here too
                 log::info("received ", train::signal_name(train::stop_requested()), ": stage '",
                           stage.name, "' is complete; later stages are not started");

@@ -62,6 +62,14 @@ void check_inputs_exist(const StageConfig& c, const Document& doc, bool skip_mod
   if (!c.data.instructions.empty() && !fs::exists(c.data.instructions)) {
     fail("data.instructions", "file '" + c.data.instructions + "' does not exist");
   }
+  for (const auto& [key, paths] :
+       {std::pair{"eval.retrieval", &c.eval.retrieval},
+        std::pair{"eval.reranking", &c.eval.reranking}, std::pair{"eval.sts", &c.eval.sts}}) {
+    for (size_t i = 0; i < paths->size(); ++i)
+      if (!fs::exists((*paths)[i]))
+        fail(std::string(key) + "[" + std::to_string(i) + "]",
+             "'" + (*paths)[i] + "' does not exist");
+  }
   if (!c.text.tokenizer.empty() && !fs::exists(c.text.tokenizer)) {
     fail("text.tokenizer", "'" + c.text.tokenizer + "' does not exist");
   }

@@ -285,6 +285,13 @@ void check_values(const StageConfig& c, const Document& doc) {
   if (c.checkpoint.dir.empty()) fail("checkpoint.dir", "is required");
   positive("dist.timeout_s", c.dist.timeout_s);
   positive("dist.bucket_mb", c.dist.bucket_mb);
+  non_negative("eval.every", c.eval.every);
+  non_negative("eval.max_queries", c.eval.max_queries);
+  non_negative("eval.max_corpus", c.eval.max_corpus);
+  positive("eval.batch_tokens", c.eval.batch_tokens);
+  positive("eval.timeout_s", c.eval.timeout_s);
+  if (!c.eval.metric_for_best.empty() && !c.eval.enabled())
+    fail("eval.metric_for_best", "needs a task in eval.retrieval, eval.reranking or eval.sts");
 }
 
 }  // namespace

@@ -185,6 +185,46 @@ void visit_dist(Visitor& v, DistConfig& c) {
   v.field("bucket_mb", c.bucket_mb, {"gradient all-reduce bucket size in MiB"});
 }
 
+void visit_eval(Visitor& v, EvalConfig& c) {
+  v.field("every", c.every,
+          {"evaluate every N optimizer steps (and always at the end, when a task is listed); "
+           "0 = only at the end"});
+  v.field("retrieval", c.retrieval,
+          {"BEIR folders (corpus.jsonl, queries.jsonl, qrels/) scored as `bireco eval --task "
+           "retrieval`; a task is named by its folder's name",
+           {},
+           true});
+  v.field("reranking", c.reranking,
+          {"candidate lists (.jsonl) scored as `bireco eval --task reranking`; named by the "
+           "file name without extension",
+           {},
+           true});
+  v.field("sts", c.sts,
+          {"scored pairs (.tsv / .jsonl) as `bireco eval --task sts`; named by the file name "
+           "without extension",
+           {},
+           true});
+  v.field("split", c.split, {"retrieval: the qrels file used, qrels/<split>.tsv"});
+  v.field("instruction", c.instruction,
+          {"instruction for every task's queries (STS: both sentences); empty = none"});
+  v.field("instructions", c.instructions,
+          {"task name -> instruction, replacing `instruction` for that task"});
+  v.field("max_queries", c.max_queries,
+          {"retrieval, reranking: score the first N queries; STS: the first N pairs; 0 = all "
+           "(`bireco eval --max-queries`)"});
+  v.field("max_corpus", c.max_corpus,
+          {"retrieval: keep every document judged for the kept queries, then the corpus's "
+           "first others, up to N documents; 0 = all (`bireco eval --max-corpus`)"});
+  v.field("batch_tokens", c.batch_tokens,
+          {"padded tokens per encoder batch (`bireco eval --batch-tokens`)"});
+  v.field("metric_for_best", c.metric_for_best,
+          {"`<task>/<metric>` (e.g. `scifact/ndcg_at_10`, as logged after `eval/`): the "
+           "checkpoint scoring highest is kept in best/ (never pruned); empty = none"});
+  v.field("timeout_s", c.timeout_s,
+          {"how long the other ranks wait for rank 0's evaluation (it is not bound by "
+           "dist.timeout_s)"});
+}
+
 }  // namespace
 
 void visit(Visitor& v, StageConfig& c) {
@@ -201,6 +241,8 @@ void visit(Visitor& v, StageConfig& c) {
   v.section("train", "the training loop", [&](Visitor& s) { visit_train(s, c.train); });
   v.section("checkpoint", "outputs", [&](Visitor& s) { visit_checkpoint(s, c.checkpoint); });
   v.section("dist", "data parallelism", [&](Visitor& s) { visit_dist(s, c.dist); });
+  v.section("eval", "evaluation during training: scores logged to metrics.jsonl, best checkpoint",
+            [&](Visitor& s) { visit_eval(s, c.eval); });
 }
 
 }  // namespace bireco::config

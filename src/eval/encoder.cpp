@@ -17,9 +17,8 @@
 namespace bireco::eval {
 
 EncoderSettings EncoderSettings::from_model_dir(const std::filesystem::path& dir) {
-  EncoderSettings s;
   const auto file = dir / "bireco_embedding.json";
-  if (!std::filesystem::exists(file)) return s;
+  if (!std::filesystem::exists(file)) return EncoderSettings();
   std::ifstream in(file);
   nlohmann::json j;
   try {
@@ -27,9 +26,14 @@ EncoderSettings EncoderSettings::from_model_dir(const std::filesystem::path& dir
   } catch (const nlohmann::json::exception& e) {
     throw Error(file.string() + ": invalid JSON: " + util::json_error_text(e));
   }
-  if (!j.is_object()) throw Error(file.string() + ": expected a JSON object");
+  return from_json(j, file.string());
+}
+
+EncoderSettings EncoderSettings::from_json(const nlohmann::json& j, const std::string& where_from) {
+  EncoderSettings s;
+  if (!j.is_object()) throw Error(where_from + ": expected a JSON object");
   for (const auto& [key, value] : j.items()) {
-    const std::string where = file.string() + ": key `" + key + "`";
+    const std::string where = where_from + ": key `" + key + "`";
     try {
       if (key == "template") s.text.template_ = value.get<std::string>();
       else if (key == "instruction_format") s.text.instruction_format = value.get<std::string>();

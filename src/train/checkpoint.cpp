@@ -35,11 +35,12 @@ void remove_all_or_throw(const fs::path& dir) {
   if (ec) throw Error("cannot remove " + dir.string() + ": " + ec.message());
 }
 
-// step-N.tmp, final.tmp (write_checkpoint), their save_pretrained temporaries (`.tmp-<pid>`)
-// and a replaced folder's `.old-<pid>`: what a killed save leaves behind.
+// step-N.tmp, final.tmp, best.tmp (write_checkpoint), their save_pretrained temporaries
+// (`.tmp-<pid>`) and a replaced folder's `.old-<pid>`: what a killed save leaves behind.
 bool is_stale_temporary(const fs::path& dir) {
   const std::string name = dir.filename().string();
-  if (name.rfind("step-", 0) != 0 && name.rfind("final", 0) != 0) return false;
+  if (name.rfind("step-", 0) != 0 && name.rfind("final", 0) != 0 && name.rfind("best", 0) != 0)
+    return false;
   return name.find(".tmp") != std::string::npos || name.find(".old-") != std::string::npos;
 }
 

@@ -188,6 +188,19 @@ model::Transformer merged_copy(model::Transformer& source, const config::LoraCon
   return copy;
 }
 
+nlohmann::json embedding_settings_json(const config::StageConfig& config) {
+  // The keys eval::EncoderSettings reads; `_`-prefixed keys are notes it skips.
+  const auto& text = config.text;
+  return {{"template", text.template_},
+          {"instruction_format", text.instruction_format},
+          {"_default_instruction", config.data.default_instruction},
+          {"pooling", config.model.pooling},
+          {"normalize", true},
+          {"add_bos", text.add_bos},
+          {"add_eos", text.add_eos},
+          {"max_length", text.max_length}};
+}
+
 void write_embedding_files(const fs::path& dir, const config::StageConfig& config, int64_t hidden) {
   const auto& text = config.text;
   const auto [before, after] = template_parts(text.template_);
@@ -207,15 +220,7 @@ void write_embedding_files(const fs::path& dir, const config::StageConfig& confi
              {{"prompts", {{"query", before + instruction_prefix(text.instruction_format, instruction)}, {"document", before}}},
               {"default_prompt_name", nullptr},
               {"similarity_fn_name", "cosine"}});
-  // The keys eval::EncoderSettings reads; `_`-prefixed keys are notes it skips.
-  write_json(dir / "bireco_embedding.json", {{"template", text.template_},
-                                             {"instruction_format", text.instruction_format},
-                                             {"_default_instruction", config.data.default_instruction},
-                                             {"pooling", config.model.pooling},
-                                             {"normalize", true},
-                                             {"add_bos", text.add_bos},
-                                             {"add_eos", text.add_eos},
-                                             {"max_length", text.max_length}});
+  write_json(dir / "bireco_embedding.json", embedding_settings_json(config));
   std::ostringstream readme;
   readme << "# Text embedder trained with bireco\n\n"
          << "Embedding: " << config.model.pooling << " pooling of the final hidden state, L2-normalised, cosine similarity.\n"

@@ -22,7 +22,8 @@ void write_resolved_config(const config::PlannedStage& stage) {
                               config::to_json(stage.config).dump(2) + "\n");
 }
 
-bool run_stage(const config::PlannedStage& stage, const std::string& resume, bool resume_changed) {
+bool run_stage(const config::PlannedStage& stage, const std::string& resume, bool resume_changed,
+               const EvaluatorFactory& evaluator) {
   // Every rank resolves the same config; one writes it (several writers would race on the
   // temporary file).
   if (distributed::read_environment().rank == 0) {
@@ -44,7 +45,10 @@ bool run_stage(const config::PlannedStage& stage, const std::string& resume, boo
     if (!problem.empty()) throw Error("--resume " + resume + ": " + problem);
     from = resume;
   }
+  // Before the model is built, so that a bad eval section stops the run at once.
+  std::unique_ptr<Evaluator> scorer = evaluator ? evaluator(stage.config) : nullptr;
   Trainer trainer(stage.config);
+  trainer.set_evaluator(std::move(scorer));
   if (!from.empty()) trainer.resume_from(from, resume_changed);
   return trainer.train();
 }

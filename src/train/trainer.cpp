@@ -15,6 +15,7 @@
 #include "bireco/model/rng_state.h"
 #include "bireco/model/safetensors.h"
 #include "bireco/train/checkpoint.h"
+#include "bireco/train/evaluation.h"
 #include "bireco/train/export.h"
 #include "bireco/train/optimizer.h"
 #include "bireco/train/resume_check.h"
@@ -269,7 +270,8 @@ void Trainer::count_skip(const std::string& what, double value) {
   }
 }
 
-void Trainer::save_checkpoint(const fs::path& dir) {
+void Trainer::save_checkpoint(const fs::path& dir,
+                              const std::function<void(const fs::path&)>& extra_files) {
   CheckpointContents contents;
   contents.state.step = step_;
   contents.state.sampler = sampler_->position();
@@ -289,6 +291,7 @@ void Trainer::save_checkpoint(const fs::path& dir) {
       model::save_adapter(model_, config_.model.lora, temp / "adapter", adapter);
     }
     if (config_.stage != "lm") write_embedding_files(temp, config_, model_->config.hidden_size);
+    if (extra_files) extra_files(temp);
   };
   // Every rank holds the same weights; rank 0 writes, the others wait so that no rank runs
   // ahead (or exits) before the checkpoint is complete. A failed write (disk full) is shared
@@ -380,6 +383,9 @@ bool Trainer::train() {
     SaveModeWhileTraining() { set_stop_mode(StopMode::kSave); }
     ~SaveModeWhileTraining() { set_stop_mode(StopMode::kExit); }
   } save_mode;
+  if (config_.eval.enabled() && !evaluator_)
+    throw Error("eval: tasks are listed but no evaluator was set");
+  restore_best();
   const bool main = distributed::is_main(group_.get());
   util::MetricsWriter metrics = main ? util::MetricsWriter(out_dir) : util::MetricsWriter();
   util::Progress progress(total, "step");
@@ -420,6 +426,7 @@ bool Trainer::train() {
                 ", exiting; resume with --resume auto");
       return false;
     }
+    if (evaluation_due(total)) evaluate(metrics);
   }
   progress.finish();
   save_checkpoint(out_dir / "final");

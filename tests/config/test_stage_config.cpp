@@ -182,6 +182,31 @@ TEST(StageConfig, RangeErrorsNameTheKey) {
             std::string::npos);
 }
 
+TEST(StageConfig, EvalSectionReadsAndChecksItsKeys) {
+  const StageConfig c = from_yaml(
+      "model: {path: m}\neval: {every: 50, retrieval: [d/scifact], sts: s.tsv, max_queries: 100, "
+      "max_corpus: 1000, metric_for_best: scifact/ndcg_at_10, instructions: {scifact: Find}}");
+  EXPECT_EQ(c.eval.every, 50);
+  EXPECT_EQ(c.eval.retrieval, std::vector<std::string>{"d/scifact"});
+  EXPECT_EQ(c.eval.sts, std::vector<std::string>{"s.tsv"});
+  EXPECT_EQ(c.eval.max_queries, 100);
+  EXPECT_EQ(c.eval.instructions.at("scifact"), "Find");
+  EXPECT_TRUE(c.eval.enabled());
+  EXPECT_FALSE(StageConfig().eval.enabled());  // off by default
+  EXPECT_NE(error_of([] {
+              from_yaml("model: {path: m}\neval: {every: -1}");
+            }).find("eval.every: must be >= 0"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { from_yaml("model: {path: m}\neval: {metric_for_best: x/ndcg_at_10}"); })
+                .find("c.yaml:2: eval.metric_for_best: needs a task in eval.retrieval, "
+                      "eval.reranking or eval.sts"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              from_yaml("model: {path: m}\neval: {every_steps: 5}");
+            }).find("unknown key 'eval.every_steps'"),
+            std::string::npos);
+}
+
 TEST(StageConfig, EnvExpansionInPaths) {
   ::setenv("BIRECO_TEST_MODELS", "/models", 1);
   const StageConfig c = from_yaml(

@@ -122,6 +122,24 @@ struct DistConfig {
   double bucket_mb = 25;
 };
 
+// Evaluation during training (train/evaluation.h): on when any task is listed.
+struct EvalConfig {
+  int64_t every = 0;                   // 0: only at the end
+  std::vector<std::string> retrieval;  // BEIR folders
+  std::vector<std::string> reranking;  // candidate-list .jsonl files
+  std::vector<std::string> sts;        // pair files (.tsv / .jsonl)
+  std::string split = "test";
+  std::string instruction;
+  std::map<std::string, std::string> instructions;  // task name -> instruction
+  int64_t max_queries = 0;                          // 0: all
+  int64_t max_corpus = 0;                           // 0: all
+  int64_t batch_tokens = 16384;
+  std::string metric_for_best;  // empty: no best/
+  double timeout_s = 86400;
+
+  bool enabled() const { return !retrieval.empty() || !reranking.empty() || !sts.empty(); }
+};
+
 struct StageConfig {
   std::string stage = "reconstruction";
   ModelConfig model;
@@ -133,6 +151,7 @@ struct StageConfig {
   TrainConfig train;
   CheckpointConfig checkpoint;
   DistConfig dist;
+  EvalConfig eval;
 };
 
 // The schema, section by section (stage_config.cpp documents every key).

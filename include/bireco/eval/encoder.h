@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct EncoderSettings {
 
   // Defaults overlaid with DIR/bireco_embedding.json (a bad key is an Error naming it).
   static EncoderSettings from_model_dir(const std::filesystem::path& dir);
+  // Defaults overlaid with the keys of `j` (bireco_embedding.json's layout); errors name `where`.
+  static EncoderSettings from_json(const nlohmann::json& j, const std::string& where);
   // A stable text identifying what changes embeddings (for cache keys).
   std::string fingerprint() const;
 };

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "bireco/config/stage_config.h"
 #include "bireco/model/transformer.h"
@@ -21,6 +22,10 @@ namespace bireco::train {
 // is left untouched and torch's generator state is kept. Without adapters: a plain copy.
 // Cost: one full copy of the weights in CPU memory while a checkpoint is written.
 model::Transformer merged_copy(model::Transformer& model, const config::LoraConfig& lora);
+
+// bireco_embedding.json's content for `config`: how the checkpoint embeds (eval::EncoderSettings
+// reads it back, as `bireco eval` and evaluation during training do).
+nlohmann::json embedding_settings_json(const config::StageConfig& config);
 
 // The sentence-transformers files, bireco_embedding.json and README.md for a model trained
 // with `config` (text.*, model.pooling, data.default_instruction) and hidden size `hidden`.

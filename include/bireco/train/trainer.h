@@ -5,9 +5,11 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +28,13 @@ namespace bireco::distributed {
 class Group;
 class GradientSync;
 }  // namespace bireco::distributed
+namespace bireco::util {
+class MetricsWriter;
+}  // namespace bireco::util
 
 namespace bireco::train {
+
+class Evaluator;  // train/evaluation.h
 
 // What one optimizer step reports.
 struct StepResult {
@@ -57,6 +64,10 @@ class Trainer {
   // logs each as a warning instead.
   void resume_from(const std::filesystem::path& dir, bool accept_changed = false);
 
+  // Scores the model every eval.every steps and at the end (train/evaluation.h; needed when
+  // the config lists eval tasks).
+  void set_evaluator(std::unique_ptr<Evaluator> evaluator);
+
   // Steps until total_steps(): progress line, metrics.jsonl every train.log_every steps,
   // step-<N>/ every checkpoint.every steps (newest checkpoint.keep kept), final/ at the end.
   // Returns true when finished. After a stop signal (train/stop_signal.h) every rank ends
@@ -82,7 +93,9 @@ class Trainer {
   // Records -> one batch, as the configured stage needs it.
   data::Batch collate(const std::vector<data::PairRecord>& records) const;
 
-  void save_checkpoint(const std::filesystem::path& dir);
+  // `extra_files` (optional) writes more files into the folder before its manifest.
+  void save_checkpoint(const std::filesystem::path& dir,
+                       const std::function<void(const std::filesystem::path&)>& extra_files = {});
 
   model::Transformer& model() { return model_; }
   objective::Objective& objective() { return *objective_; }
@@ -112,6 +125,8 @@ class Trainer {
   // After a step: the stop signal every rank agreed on (train/stop_signal.h): 0 none, the
   // signal this process received, or -1 when only another rank received one.
   int stop_signal_ = 0;
+  std::unique_ptr<Evaluator> evaluator_;  // null: no evaluation
+  std::optional<double> best_score_;      // of best/, eval.metric_for_best
 
   // Sums every value over the ranks (identity for one process): the step's token counts and
   // logged metrics then describe the global batch, as one process with it would see them.
@@ -120,6 +135,10 @@ class Trainer {
   void sum_over_ranks(objective::Sums& sums, int64_t* tokens = nullptr, int* stop_signal = nullptr) const;
   // The guard of train_step: throws after too many non-finite steps in a row.
   void count_skip(const std::string& what, double value);
+  // Evaluation during training (defined in evaluation.cpp).
+  bool evaluation_due(int64_t total) const;
+  void restore_best();
+  void evaluate(util::MetricsWriter& metrics);
 };
 
 }  // namespace bireco::train
