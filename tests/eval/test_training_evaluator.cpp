@@ -69,7 +69,7 @@ TEST(TrainingEvaluator, TasksAreNamedAndCheckedWithTheirKeys) {
   bad.eval.reranking = {"other/pairs.jsonl"};
   EXPECT_NE(test::error_of([&] {
               training_tasks(bad);
-            }).find("eval.reranking[0]: a task is already named 'pairs'"),
+            }).find("eval.sts[0]: a task is already named 'pairs'"),
             std::string::npos);
 }
 
