@@ -39,9 +39,9 @@ step "pretrain the tiny model (stage lm, ~2.5 min on 2 cores)" \
 # 400 documents), logging nDCG@10 and the rest to the log, metrics.jsonl and tensorboard/.
 step "stage I: EBD2Q + EBQ2D reconstruction from the pretrained model (~40 s)" \
   "$bireco" train --config configs/demo/stage1.json
-step "stage I outputs: HF folders + trainer_state, last metrics line" \
+step "stage I outputs: HF folders + trainer_state, tensorboard/, the last metrics lines (training, evaluation)" \
   bash -c 'ls output/demo/stage1 output/demo/stage1/final output/demo/stage1/final/trainer_state &&
-           tail -n 1 output/demo/stage1/metrics.jsonl'
+           ls output/demo/stage1/tensorboard && tail -n 2 output/demo/stage1/metrics.jsonl'
 # The paper's comparison at toy scale, at equal stage-II compute (the same stage2.json):
 #   untrained      the pretrained tiny model, no embedding training
 #   stage2_only    pretrained -> stage II (the paper's baseline)
