@@ -28,6 +28,7 @@ KNOWN = [("loss", lambda k: "loss" in k), ("accuracy", lambda k: k == "accuracy"
 # Never drawn: counts that say nothing about training by themselves.
 SKIPPED = {"step", "tokens", "eval_seconds"}
 STYLES = ["-", "--", ":", "-."]
+MAIN_SCORES = {"ndcg_at_10", "cosine_spearman", "map"}
 
 
 def read_records(path):
@@ -66,7 +67,10 @@ def panels_for(runs):
                 if k not in SKIPPED and is_number(v) and k not in names:
                     names.append(k)
     changing = [n for n in names if any(len({v for _, v in series(records, n)}) > 1 for _, records in runs)]
-    panels = [(n[len("eval/"):], [n]) for n in changing if n.startswith("eval/")]
+    # Each task's main score first (MTEB's: nDCG@10, Spearman, MAP), then the others.
+    evals = sorted((n for n in changing if n.startswith("eval/")),
+                   key=lambda n: (n.rsplit("/", 1)[0], n.rsplit("/", 1)[1] not in MAIN_SCORES, n))
+    panels = [(n[len("eval/"):], [n]) for n in evals]
     taken = {n for _, group in panels for n in group}
     for title, belongs in KNOWN:
         group = [n for n in changing if n not in taken and belongs(n)]
