@@ -43,6 +43,12 @@ PrecisionPlan plan_precision(const std::string& precision, const std::string& mo
   return plan;
 }
 
+void cast_trainable(const std::vector<torch::Tensor>& parameters, const PrecisionPlan& plan) {
+  torch::NoGradGuard no_grad;
+  for (auto p : parameters)
+    if (p.scalar_type() != plan.trainable) p.set_data(p.to(plan.trainable));
+}
+
 double frozen_bytes_per_parameter(const PrecisionPlan& plan) {
   return static_cast<double>(c10::elementSize(plan.frozen));
 }

@@ -134,13 +134,7 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
   model_ = model::load(model_options, c.train.seed);
   for (const auto& p : model_->parameters())
     if (p.requires_grad()) parameters_.push_back(p);
-  // bf16-mixed: what trains becomes float32 (PEFT's autocast_adapter_dtype: adapters created in
-  // the base's dtype, then upcast), before AdamW creates its moments in the same dtype.
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : parameters_)
-      if (p.scalar_type() != precision_.trainable) p.set_data(p.to(precision_.trainable));
-  }
+  cast_trainable(parameters_, precision_);  // bf16-mixed: fp32 adapters, before AdamW's moments
   optimizer_ = make_adamw(model_, c.optim);
   if (group_) {
     distributed::broadcast_parameters(*group_, model_->parameters());

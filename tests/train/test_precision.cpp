@@ -8,6 +8,7 @@
 
 #include "../model/model_test_util.h"
 #include "bireco/model/checkpointing.h"
+#include "bireco/model/lora.h"
 #include "bireco/model/safetensors.h"
 #include "bireco/objective/chunked_loss.h"
 #include "bireco/objective/reconstruction.h"
@@ -357,6 +358,74 @@ TEST(Bf16MixedLora, SmallUpdatesMoveFp32AdaptersWherePureBf16RoundsThemAway) {
   const auto [pure_moved, pure_total] = changed("bf16");
   EXPECT_GT(mixed_moved, mixed_total / 2);
   EXPECT_LT(pure_moved, pure_total / 100);
+}
+
+// The bf16-mixed LoRA step against transformers + PEFT's (tests/train/peft_bf16_lora_step.py):
+// the same bf16 fixture, PEFT's own adapter (fp32, lora_B randomised) loaded into bireco and
+// upcast as the trainer does, last-token InfoNCE under bf16 autocast on both sides, backward
+// outside it. Bound: both sides round every matmul's output to bf16 (relative 2^-8) but in a
+// different order of operations (SDPA kernels, RoPE tables, where casts happen), so over L = 2
+// layers the error is bounded as in tests/model/test_sdpa.cpp: 2(L+1)2^-7 of the largest value.
+TEST(Bf16MixedLora, LossAndAdapterGradientsMatchPeftUnderBf16Autocast) {
+  BIRECO_REQUIRE_PYTHON("transformers peft");
+  test::TempDir tmp;
+  const auto model_dir = model::test_util::fixture_dir("llama");
+  const auto run =
+      test::run_command("'" + test::python() + "' " +
+                        (test::source_dir() / "tests/train/peft_bf16_lora_step.py").string() + " " +
+                        model_dir.string() + " " + tmp.path().string());
+  ASSERT_EQ(run.status, 0) << run.output;
+  const auto reference = model::read_safetensors(tmp / "reference.safetensors");
+
+  config::ModelConfig o;
+  o.path = model_dir.string();
+  o.device = "cpu";
+  o.dtype = "bfloat16";
+  auto m = model::load(o, 0);
+  model::load_adapter(m, tmp / "adapter");
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : m->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
+  cast_trainable(trainable, plan_precision("bf16-mixed", "bfloat16", kCpu));
+  m->train();
+
+  const auto ids = reference.at("input_ids");
+  torch::Tensor loss;
+  {
+    compat::AutocastGuard autocast(kCpu, true);
+    const auto hidden =
+        m->forward(ids, torch::ones_like(ids)).last_hidden_state.select(1, ids.size(1) - 1);
+    const auto e = torch::nn::functional::normalize(
+        hidden.to(torch::kFloat32), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+    const auto scores = 50.0 * torch::matmul(e.slice(0, 0, 2), e.slice(0, 2, 4).t());
+    loss = torch::nn::functional::cross_entropy(scores, torch::arange(2));
+  }
+  loss.backward();
+
+  const double bound = 2 * (2 + 1) * std::pow(2.0, -7);
+  const double ref_loss = reference.at("loss").item<double>();
+  std::printf("loss: bireco %.6f, PEFT %.6f\n", loss.item<double>(), ref_loss);
+  EXPECT_LE(std::abs(loss.item<double>() - ref_loss), bound * std::abs(ref_loss));
+  int compared = 0;
+  double worst = 0;
+  for (const auto& item : m->named_parameters()) {
+    if (item.key().find(".lora_") == std::string::npos) continue;
+    EXPECT_EQ(item.value().scalar_type(), torch::kFloat32) << item.key();
+    const auto ref = reference.at("grad." + model::peft_name(item.key(), "FEATURE_EXTRACTION"));
+    const auto& grad = item.value().grad();
+    ASSERT_TRUE(grad.defined()) << item.key();
+    EXPECT_EQ(grad.scalar_type(), torch::kFloat32) << item.key();
+    const double scale = ref.abs().max().item<double>();
+    ASSERT_GT(scale, 0) << item.key();
+    const double diff = (grad - ref).abs().max().item<double>() / scale;
+    worst = std::max(worst, diff);
+    EXPECT_LE(diff, bound) << item.key();
+    ++compared;
+  }
+  EXPECT_EQ(compared, 28);  // lora_A and lora_B of 7 projections x 2 layers
+  std::printf(
+      "adapter gradients: largest difference %.3g of the tensor's largest value (bound %.3g)\n",
+      worst, bound);
 }
 
 }  // namespace

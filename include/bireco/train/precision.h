@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace bireco::train {
 
@@ -30,6 +31,12 @@ struct PrecisionPlan {
 // A model.dtype that contradicts the precision is an Error naming both keys.
 PrecisionPlan plan_precision(const std::string& precision, const std::string& model_dtype,
                              const torch::Device& device);
+
+// Casts every trainable parameter to plan.trainable in place (parameters keep their identity,
+// so modules holding them see the new dtype). Under bf16-mixed this is PEFT's
+// autocast_adapter_dtype: adapters created in the base's dtype, then upcast. Call before the
+// optimizer creates its moments.
+void cast_trainable(const std::vector<torch::Tensor>& parameters, const PrecisionPlan& plan);
 
 // Bytes a parameter costs under `plan` in training: a frozen one its storage; a trainable one
 // its weight, its gradient and AdamW's two moments (activations not included).
