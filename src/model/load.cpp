@@ -1,12 +1,28 @@
 // model::load and the seeded random initialisation.
 #include "bireco/model/load.h"
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "bireco/model/hf_io.h"
 #include "bireco/model/lora.h"
 #include "bireco/util/compat.h"
 #include "bireco/util/error.h"
 
 namespace bireco::model {
+
+std::string stored_dtype(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "config.json");
+  const auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) return "float32";  // read_model_config reports a bad file
+  for (const char* key : {"dtype", "torch_dtype"}) {
+    const auto found = config.find(key);
+    if (found == config.end() || !found->is_string()) continue;
+    const std::string name = found->get<std::string>();
+    if (name == "bfloat16" || name == "float16") return name;
+  }
+  return "float32";
+}
 
 torch::ScalarType parse_dtype(const std::string& name, const std::string& key) {
   // auto: the trainer's choice from train.precision (train/precision.h); float32 elsewhere.

@@ -177,7 +177,16 @@ model::Transformer merged_copy(model::Transformer& source, const config::LoraCon
   {
     torch::NoGradGuard no_grad;
     auto params = source->named_parameters();
-    for (auto& item : copy->named_parameters()) item.value().copy_(params[item.key()].to(torch::kCPU));
+    for (auto& item : copy->named_parameters()) {
+      const auto& from = params[item.key()];
+      // Adapters keep their own dtype (fp32 under bf16-mixed), so that the merge adds
+      // B A alpha / r computed in it and rounds once into the base's dtype, as PEFT's
+      // merge_and_unload does.
+      if (item.key().find(".lora_") != std::string::npos)
+        item.value().set_data(from.to(torch::kCPU).clone());
+      else
+        item.value().copy_(from.to(torch::kCPU));
+    }
   }
   model::merge_lora(copy);
   copy->eval();
@@ -251,7 +260,6 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
   check_export_target(out, sources);
   config::ModelConfig options;
   options.device = "cpu";
-  options.dtype = "float32";
   config::StageConfig settings;
   model::Transformer loaded{nullptr};
   config::LoraConfig lora;
@@ -263,6 +271,8 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
       throw Error((checkpoint / "adapter_config.json").string() + ": base_model_name_or_path '" + base +
                   "' is not a model folder");
     options.path = base;
+    options.dtype =
+        model::stored_dtype(base);  // the base stays as stored, the adapter merges into it
     loaded = model::load(options, 0);
     lora = model::load_adapter(loaded, checkpoint);
     adapter_dir = checkpoint;
@@ -271,6 +281,7 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
   } else {
     // A bireco checkpoint or HF folder: its weights are already merged; adapter/ is copied.
     options.path = checkpoint.string();
+    options.dtype = model::stored_dtype(checkpoint);  // as trained: a bf16 model is not upcast
     loaded = model::load(options, 0);
     if (fs::is_regular_file(checkpoint / "adapter" / "adapter_config.json")) adapter_dir = checkpoint / "adapter";
     settings = embedding_settings(checkpoint);

@@ -13,16 +13,7 @@ import sys
 
 import pytrec_eval
 
-
-def read_qrels(path):
-    qrels = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f):
-            cells = line.rstrip("\n").split("\t")
-            if n == 0 and not cells[2].lstrip("-").isdigit():
-                continue
-            qrels.setdefault(cells[0], {})[cells[1]] = int(cells[2])
-    return qrels
+from reference_metrics import read_qrels  # this folder's, BEIR header detected
 
 
 def read_run(path):

@@ -8,11 +8,13 @@
 
 #include "../model/model_test_util.h"
 #include "bireco/model/checkpointing.h"
+#include "bireco/model/load.h"
 #include "bireco/model/lora.h"
 #include "bireco/model/safetensors.h"
 #include "bireco/objective/chunked_loss.h"
 #include "bireco/objective/reconstruction.h"
 #include "bireco/train/checkpoint.h"
+#include "bireco/train/export.h"
 #include "bireco/train/precision.h"
 #include "bireco/train/trainer.h"
 #include "bireco/util/compat.h"
@@ -316,6 +318,30 @@ TEST(Bf16MixedLora, Bf16BaseFp32AdaptersAndMomentsWrittenAsTrainedAndBitExactRes
        model::read_safetensors(tmp / "whole/step-1/adapter/adapter_model.safetensors"))
     EXPECT_EQ(t.scalar_type(), torch::kFloat32) << name;
   for (const auto& [name, t] : model::read_safetensors(tmp / "whole/step-1/model.safetensors"))
+    EXPECT_EQ(t.scalar_type(), torch::kBFloat16) << name;
+  // The merged weights are base + B A alpha / r computed in fp32, rounded once into bf16 (as
+  // PEFT's merge_and_unload), not a merge of adapters first rounded to bf16.
+  config::ModelConfig saved;
+  saved.path = (tmp / "whole/final").string();
+  saved.device = "cpu";
+  saved.dtype = model::stored_dtype(tmp / "whole/final");
+  EXPECT_EQ(saved.dtype, "bfloat16");
+  auto merged = model::load(saved, 0);
+  auto merged_weights = merged->named_parameters();
+  int merged_checked = 0;
+  for (const auto& item : uninterrupted.model()->named_modules()) {
+    const auto* linear = dynamic_cast<const model::LinearImpl*>(item.value().get());
+    if (linear == nullptr || !linear->lora_A.defined()) continue;
+    const auto expected = (linear->weight.to(torch::kFloat32) +
+                           torch::matmul(linear->lora_B, linear->lora_A) * linear->lora_scaling)
+                              .to(torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(merged_weights[item.key() + ".weight"], expected)) << item.key();
+    ++merged_checked;
+  }
+  EXPECT_EQ(merged_checked, adapters / 2);
+  // `bireco export` keeps the trained dtype: a bf16 model is not upcast.
+  export_checkpoint(tmp / "whole/final", tmp / "exported");
+  for (const auto& [name, t] : model::read_safetensors(tmp / "exported/model.safetensors"))
     EXPECT_EQ(t.scalar_type(), torch::kBFloat16) << name;
 
   Trainer resumed(tiny_lora_config(tmp / "second", "bf16-mixed"));

@@ -20,6 +20,11 @@ Transformer load(const config::ModelConfig& options, int64_t seed);
 void init_random(Transformer& model, int64_t seed);
 
 // "float32" | "bfloat16" | "float16" (also "fp32", "bf16", "fp16"); Error naming `key`.
+// The dtype a Hugging Face folder's config.json says its weights are stored in (`dtype`, or
+// `torch_dtype` as transformers wrote it before 4.56 and bireco writes it): "bfloat16",
+// "float16", or "float32" (also when it says nothing).
+std::string stored_dtype(const std::filesystem::path& dir);
+
 torch::ScalarType parse_dtype(const std::string& name, const std::string& key = "model.dtype");
 // "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:N".
 torch::Device parse_device(const std::string& name);
