@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "bireco/model/load.h"
 #include "bireco/model/safetensors.h"
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
@@ -234,7 +235,7 @@ void save_pretrained(Transformer& model, const fs::path& dir, const SaveOptions&
   }
 
   nlohmann::json config = model->config.raw;
-  config["torch_dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat16 ? "float16" : "float32";
+  config["torch_dtype"] = dtype_config_name(dtype);
   config["tie_word_embeddings"] = model->config.tie_word_embeddings;
   if (!config.contains("architectures")) config["architectures"] = {model->config.architecture};
   if (!config.contains("model_type")) config["model_type"] = model->config.model_type;

@@ -24,6 +24,10 @@ std::string stored_dtype(const std::filesystem::path& dir) {
   return "float32";
 }
 
+std::string dtype_config_name(torch::ScalarType dtype) {
+  return dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat16 ? "float16" : "float32";
+}
+
 torch::ScalarType parse_dtype(const std::string& name, const std::string& key) {
   // auto: the trainer's choice from train.precision (train/precision.h); float32 elsewhere.
   if (name == "auto" || name == "float32" || name == "fp32") return torch::kFloat32;

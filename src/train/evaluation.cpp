@@ -76,8 +76,6 @@ void Trainer::restore_best() {
 void Trainer::evaluate(util::MetricsWriter& metrics) {
   const auto start = std::chrono::steady_clock::now();
   const bool main = distributed::is_main(group_.get());
-  // The best/ save below must not move the random streams either (LoRA's merged copy seeds).
-  const auto rng = model::RngState::capture(model_->embed->weight.device());
   // Rank 0 evaluates; the others wait for its scores (or its error) through the store, with
   // eval.timeout_s rather than dist.timeout_s: a long evaluation is not a dead peer.
   nlohmann::json shared = nlohmann::json::object();
@@ -124,8 +122,7 @@ void Trainer::evaluate(util::MetricsWriter& metrics) {
   const fs::path dir = fs::path(config_.checkpoint.dir) / "best";
   save_checkpoint(dir, [&](const fs::path& temp) {
     util::write_file_durably(temp / kBestRecord, record.dump(2) + "\n");
-  });
-  rng.restore();
+  });  // moves no random stream: merged_copy puts back what apply_lora seeds
   if (main)
     log::info("best ", key, " so far: ", found->second, " at step ", step_, ": saved ",
               dir.string());

@@ -1,11 +1,9 @@
 #include "bireco/train/export.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -15,6 +13,7 @@
 #include "bireco/model/load.h"
 #include "bireco/model/lora.h"
 #include "bireco/model/model_config.h"
+#include "bireco/model/rng_state.h"
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 #include "bireco/util/json_excerpt.h"
@@ -165,12 +164,10 @@ void check_export_target(const fs::path& out, const std::vector<fs::path>& sourc
 }  // namespace
 
 model::Transformer merged_copy(model::Transformer& source, const config::LoraConfig& lora) {
-  auto generator = at::detail::getDefaultCPUGenerator();
-  torch::Tensor rng;
-  {
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    rng = generator.get_state();  // apply_lora seeds torch: keep the training stream as it was
-  }
+  // apply_lora seeds torch (the CPU generator and the GPU's): keep the training streams as they
+  // were, on the GPU too, or a run that saves would draw other dropout masks after the save
+  // than the run resumed from it.
+  const auto rng = model::RngState::capture(source->embed->weight.device());
   model::Transformer copy(source->config);
   copy->to(torch::kCPU, source->embed->weight.scalar_type());
   if (has_lora(source)) model::apply_lora(copy, lora, 0);
@@ -190,10 +187,7 @@ model::Transformer merged_copy(model::Transformer& source, const config::LoraCon
   }
   model::merge_lora(copy);
   copy->eval();
-  {
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(rng);
-  }
+  rng.restore();
   return copy;
 }
 

@@ -19,11 +19,6 @@ namespace {
 constexpr size_t kBlock = 4096;
 constexpr size_t kBlocks = 64;
 
-bool is_index_cache(const fs::path& file) {
-  const std::string name = file.filename().string();
-  return name.size() > 8 && name.compare(name.size() - 8, 8, ".idx.bin") == 0;
-}
-
 // XXH64 of the size and up to kBlocks blocks of kBlock bytes spread evenly over `file`.
 uint64_t sampled_xxh64(const fs::path& file, uint64_t size) {
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -100,7 +95,7 @@ std::string file_name(const json& entry) {
 json data_fingerprint(const config::DataConfig& data) {
   json files = json::array();
   auto add = [&](const fs::path& file) {
-    if (is_index_cache(file)) return;
+    if (config::is_index_cache(file)) return;
     const uint64_t size = fs::file_size(file);
     files.push_back({{"path", fs::absolute(file).lexically_normal().string()},
                      {"size", size},

@@ -127,10 +127,8 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
   // Full fine-tuning: every weight trains, so the model loads in the trainable dtype (fp32
   // master weights under bf16-mixed, never a bf16 rounding of them); with LoRA the base loads
   // in the frozen dtype.
-  const auto load_dtype = c.model.use_lora ? precision_.frozen : precision_.trainable;
-  model_options.dtype = load_dtype == torch::kBFloat16  ? "bfloat16"
-                        : load_dtype == torch::kFloat16 ? "float16"
-                                                        : "float32";
+  model_options.dtype =
+      model::dtype_config_name(c.model.use_lora ? precision_.frozen : precision_.trainable);
   model_ = model::load(model_options, c.train.seed);
   for (const auto& p : model_->parameters())
     if (p.requires_grad()) parameters_.push_back(p);

@@ -27,6 +27,10 @@ std::string stored_dtype(const std::filesystem::path& dir);
 
 torch::ScalarType parse_dtype(const std::string& name, const std::string& key = "model.dtype");
 // "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:N".
+// parse_dtype's inverse: the name config.json and model.dtype use ("bfloat16", "float16",
+// "float32"; any other dtype reads as "float32").
+std::string dtype_config_name(torch::ScalarType dtype);
+
 torch::Device parse_device(const std::string& name);
 
 }  // namespace bireco::model
