@@ -105,11 +105,13 @@ std::optional<int64_t> checked_parameter_count(const ModelConfig& c) {
   return total.value();
 }
 
-RopeScaling parse_rope_scaling(const json& j, const Reader& outer) {
+// `key` is the object's name in messages: rope_scaling (transformers 4) or rope_parameters
+// (transformers 5, which keeps the same fields there beside rope_theta).
+RopeScaling parse_rope_scaling(const json& j, const Reader& outer, const std::string& key) {
   RopeScaling s;
   if (j.is_null()) return s;
-  if (!j.is_object()) outer.fail("rope_scaling", "must be an object or null");
-  Reader r(j, outer.source(), "rope_scaling.");
+  if (!j.is_object()) outer.fail(key, "must be an object or null");
+  Reader r(j, outer.source(), key + ".");
   s.type = r.string("rope_type", r.string("type", "default"));
   s.factor = r.number("factor", 1.0);
   if (!(s.factor > 0)) r.fail("factor", "must be positive");
@@ -125,9 +127,10 @@ RopeScaling parse_rope_scaling(const json& j, const Reader& outer) {
       outer.fail("rope_scaling.high_freq_factor", "must exceed low_freq_factor");
     return s;
   }
-  outer.fail("rope_scaling.rope_type",
-             "is `" + s.type + "`: bireco supports default, linear and llama3 (dynamic, yarn, "
-             "longrope, ... would change the math)");
+  outer.fail(key + ".rope_type",
+             "is `" + s.type +
+                 "`: bireco supports default, linear and llama3 (dynamic, yarn, "
+                 "longrope, ... would change the math)");
 }
 
 }  // namespace
@@ -187,7 +190,18 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
   if (c.max_position_embeddings <= 0) r.fail("max_position_embeddings", "must be positive");
   if (!(c.rope_theta > 0)) r.fail("rope_theta", "must be positive");
   if (!(c.rms_norm_eps >= 0)) r.fail("rms_norm_eps", "must not be negative");
-  if (j.contains("rope_scaling")) c.rope_scaling = parse_rope_scaling(j["rope_scaling"], r);
+  if (j.contains("rope_scaling"))
+    c.rope_scaling = parse_rope_scaling(j["rope_scaling"], r, "rope_scaling");
+  // transformers 5 writes the base and the scaling as one `rope_parameters` object and no
+  // top-level rope_theta (save_pretrained of any model, SmolLM2's among them); reading only
+  // the old keys would silently rotate with the default base 10000.
+  if (r.has("rope_parameters")) {
+    const json& parameters = j["rope_parameters"];
+    c.rope_scaling = parse_rope_scaling(parameters, r, "rope_parameters");
+    c.rope_theta =
+        Reader(parameters, source, "rope_parameters.").number("rope_theta", c.rope_theta);
+    if (!(c.rope_theta > 0)) r.fail("rope_parameters.rope_theta", "must be positive");
+  }
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
   c.initializer_range = r.number("initializer_range", 0.02);
   c.bos_token_id = r.integer("bos_token_id", -1);

@@ -41,6 +41,35 @@ TEST(ModelConfigValues, ListsTakeTheirFirstEntry) {
   EXPECT_EQ(parse_model_config(j).eos_token_id, -1);
 }
 
+TEST(ModelConfigValues, Transformers5RopeParametersGiveTheBaseAndScaling) {
+  // What transformers 5's save_pretrained writes (SmolLM2's converted folder among them): no
+  // top-level rope_theta, the base and scaling inside rope_parameters.
+  auto old_style = llama_config();
+  old_style["rope_theta"] = 500000.0;
+  old_style["rope_scaling"] = {{"rope_type", "llama3"},
+                               {"factor", 32.0},
+                               {"low_freq_factor", 1.0},
+                               {"high_freq_factor", 4.0},
+                               {"original_max_position_embeddings", 8192}};
+  auto new_style = llama_config();
+  new_style["rope_parameters"] = old_style["rope_scaling"];
+  new_style["rope_parameters"]["rope_theta"] = 500000.0;
+  const ModelConfig a = parse_model_config(old_style), b = parse_model_config(new_style);
+  EXPECT_EQ(b.rope_theta, 500000.0);
+  EXPECT_EQ(b.rope_scaling.type, "llama3");
+  EXPECT_EQ(b.rope_scaling.factor, a.rope_scaling.factor);
+  EXPECT_EQ(b.rope_scaling.original_max_position_embeddings, 8192);
+
+  auto plain = llama_config();
+  plain["rope_parameters"] = {{"rope_theta", 100000.0}, {"rope_type", "default"}};
+  EXPECT_EQ(parse_model_config(plain).rope_theta, 100000.0);
+  EXPECT_EQ(parse_model_config(plain).rope_scaling.type, "default");
+  plain["rope_parameters"]["rope_type"] = "yarn";
+  EXPECT_NE(parse_error(plain).find("`rope_parameters.rope_type` is `yarn`"), std::string::npos);
+  plain["rope_parameters"] = {{"rope_theta", "1e5"}};
+  EXPECT_EQ(parse_error(plain), "m/config.json: `rope_parameters.rope_theta` must be a number");
+}
+
 TEST(ModelConfigValues, WrongTypesAndOutOfRangeValuesNameTheKey) {
   const struct {
     const char* key;
