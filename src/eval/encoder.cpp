@@ -54,7 +54,7 @@ std::string EncoderSettings::fingerprint() const {
   nlohmann::json j = {{"template", text.template_},     {"instruction_format", text.instruction_format},
                       {"max_length", text.max_length},  {"add_bos", text.add_bos},
                       {"add_eos", text.add_eos},        {"pooling", pooling},
-                      {"normalize", normalize}};
+                      {"normalize", normalize},         {"dtype", dtype}};
   return j.dump();
 }
 
@@ -69,8 +69,10 @@ Encoder Encoder::load(const std::filesystem::path& model_dir, const std::string&
   config::ModelConfig mc;
   mc.path = model_dir.string();
   mc.device = device;
-  // bf16 on GPU as MTEB evaluations run (PAPER.md, Evaluation); float32 on CPU.
-  mc.dtype = model::parse_device(device).is_cuda() ? "bfloat16" : "float32";
+  // bf16 on GPU as MTEB evaluations run (PAPER.md, Evaluation); float32 on CPU unless asked.
+  if (settings.dtype == "auto") settings.dtype = model::parse_device(device).is_cuda() ? "bfloat16" : "float32";
+  model::parse_dtype(settings.dtype, "--dtype");
+  mc.dtype = settings.dtype;
   const auto tokenizer_path = settings.text.tokenizer.empty() ? model_dir : std::filesystem::path(settings.text.tokenizer);
   std::shared_ptr<const text::Tokenizer> tokenizer = text::Tokenizer::load(tokenizer_path);
   return Encoder(model::load(mc, 0), std::move(tokenizer), std::move(settings));

@@ -71,6 +71,38 @@ TEST(EvalEncoder, EmbedEqualsForwardLastTokenEmbedding) {
   EXPECT_EQ(raw.size(), 10 + header + kTexts.size() * 64 * 4);
 }
 
+TEST(EvalEncoder, DtypeChoosesTheComputeDtypeOfTheWeights) {
+  test::TempDir tmp;
+  make_model_dir(tmp / "model", R"({"template": "{text}<|end|>"})");
+  std::string lines;
+  for (const auto& t : kTexts) lines += t + "\n";
+  test::write_file(tmp / "texts.txt", lines);
+  const auto embed = [&](const std::string& dtype) {
+    const auto out = tmp / ("emb_" + dtype + ".npy");
+    const auto r = test::run_command(test::bireco_binary().string() + " embed --device cpu --model " +
+                                     (tmp / "model").string() + " --input " + (tmp / "texts.txt").string() +
+                                     " --dtype " + dtype + " --out " + out.string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    return read_npy(out);
+  };
+  const auto auto_ = embed("auto"), f32 = embed("float32"), bf16 = embed("bfloat16");
+  EXPECT_TRUE(torch::equal(auto_, f32));  // auto on the CPU is float32
+  // bfloat16 weights and activations: the same directions, but rounded (not float32 relabelled).
+  const auto cosine = (f32 * bf16).sum(1);
+  EXPECT_GT(cosine.min().item<double>(), 0.99);
+  EXPECT_GT((f32 - bf16).abs().max().item<double>(), 1e-4);
+  auto settings = EncoderSettings::from_model_dir(tmp / "model");
+  settings.dtype = "bfloat16";
+  auto encoder = Encoder::load(tmp / "model", "cpu", settings);
+  EXPECT_EQ(encoder.model()->embed->weight.scalar_type(), torch::kBFloat16);
+  // The cache key tells the dtypes apart.
+  const auto float32 = Encoder::load(tmp / "model", "cpu", EncoderSettings::from_model_dir(tmp / "model"));
+  EXPECT_EQ(float32.settings().dtype, "float32");
+  EXPECT_NE(encoder.settings().fingerprint(), float32.settings().fingerprint());
+  settings.dtype = "float64";
+  EXPECT_NE(test::error_of([&] { Encoder::load(tmp / "model", "cpu", settings); }).find("--dtype"), std::string::npos);
+}
+
 TEST(EvalEncoder, IndependentOfBatchSizeAndOrder) {
   test::TempDir tmp;
   make_model_dir(tmp / "model", R"({"template": "{text}<|end|>"})");

@@ -27,6 +27,9 @@ struct EncoderSettings {
   bool normalize = true;  // L2: dot products are cosine similarities
   int64_t batch_tokens = 16384;  // padded tokens per forward pass (at least one text)
   bool show_progress = true;     // util::Progress on stderr with texts/s
+  // The weights' compute dtype: float32, bfloat16, float16, or auto (bfloat16 on CUDA, as MTEB
+  // evaluations run; float32 on CPU). Encoder::load replaces auto by what it chose.
+  std::string dtype = "auto";
 
   // Defaults overlaid with DIR/bireco_embedding.json (a bad key is an Error naming it).
   static EncoderSettings from_model_dir(const std::filesystem::path& dir);
@@ -41,7 +44,7 @@ class Encoder {
   // `tokenizer` may be null when only encode_ids() is used.
   Encoder(model::Transformer model, std::shared_ptr<const text::Tokenizer> tokenizer,
           EncoderSettings settings);
-  // model::load with init pretrained; bfloat16 on CUDA, float32 on CPU; eval mode.
+  // model::load with init pretrained, in settings.dtype; eval mode.
   static Encoder load(const std::filesystem::path& model_dir, const std::string& device,
                       EncoderSettings settings);
 
