@@ -244,7 +244,8 @@ void write_embedding_files(const fs::path& dir, const config::StageConfig& confi
   util::write_file_durably(dir / "README.md", readme.str());
 }
 
-void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
+void export_checkpoint(const fs::path& checkpoint, const fs::path& out,
+                       const config::StageConfig* embedding) {
   std::vector<fs::path> sources = {checkpoint};
   if (fs::is_regular_file(checkpoint / "adapter_config.json")) {
     const auto base = read_json(checkpoint / "adapter_config.json")
@@ -280,6 +281,7 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out) {
     if (fs::is_regular_file(checkpoint / "adapter" / "adapter_config.json")) adapter_dir = checkpoint / "adapter";
     settings = embedding_settings(checkpoint);
   }
+  if (embedding != nullptr) settings = *embedding;
   model::SaveOptions save;
   save.copy_files_from = tokenizer_dir;
   auto merged = merged_copy(loaded, lora);

@@ -39,6 +39,9 @@ void write_embedding_files(const std::filesystem::path& dir, const config::Stage
 // OUT must be new, empty, or an earlier export that nobody added files to (its manifest lists
 // every file; it is then replaced); anything else, and an OUT that is, contains or lies inside
 // CHECKPOINT (or an adapter's base model), is a bireco::Error before anything is read or written.
-void export_checkpoint(const std::filesystem::path& checkpoint, const std::filesystem::path& out);
+// `embedding`, when given (`bireco export --config`), replaces those settings: a base model
+// exported with the template it will be trained with is the untrained baseline of that run.
+void export_checkpoint(const std::filesystem::path& checkpoint, const std::filesystem::path& out,
+                       const config::StageConfig* embedding = nullptr);
 
 }  // namespace bireco::train
