@@ -1,4 +1,5 @@
-// EmbeddingTemplate: formats, tokenizes once as HF would, and truncates only the text.
+// EmbeddingTemplate: BOS, head, instructed text, tail, EOS, each tokenized alone; truncates only
+// the text.
 #include "bireco/text/embedding_template.h"
 
 #include <algorithm>
@@ -27,12 +28,6 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
   return n;
 }
 
-size_t common_suffix(const std::vector<int32_t>& a, const std::vector<int32_t>& b, size_t limit) {
-  size_t n = 0;
-  while (n < limit && n < b.size() && a[a.size() - 1 - n] == b[b.size() - 1 - n]) ++n;
-  return n;
-}
-
 }  // namespace
 
 EmbeddingTemplate::EmbeddingTemplate(const Tokenizer& tokenizer, const config::TextConfig& text)
@@ -46,78 +41,97 @@ EmbeddingTemplate::EmbeddingTemplate(const Tokenizer& tokenizer, const config::T
   }
 }
 
+std::vector<int32_t> EmbeddingTemplate::head() const {
+  return tokenizer_.encode(std::string_view(text_.template_).substr(0, text_.template_.find(kText)),
+                           false);
+}
+
+std::vector<int32_t> EmbeddingTemplate::tail() const {
+  const size_t slot = text_.template_.find(kText);
+  return tokenizer_.encode(std::string_view(text_.template_).substr(slot + kText.size()), false);
+}
+
+std::optional<int32_t> EmbeddingTemplate::bos() const {
+  return text_.add_bos ? tokenizer_.bos_id() : std::nullopt;
+}
+
+std::optional<int32_t> EmbeddingTemplate::eos() const {
+  return text_.add_eos ? tokenizer_.eos_id() : std::nullopt;
+}
+
+namespace {
+
+// `part` with each {instruction} replaced in one pass (braces inside the instruction are never
+// read as placeholders).
+std::string substitute(std::string_view part, std::string_view instruction) {
+  std::string out;
+  for (size_t pos = 0; pos < part.size();) {
+    if (part.compare(pos, kInstruction.size(), kInstruction) == 0) {
+      out.append(instruction);
+      pos += kInstruction.size();
+    } else {
+      out += part[pos++];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string EmbeddingTemplate::instruction_prefix(std::string_view instruction) const {
+  if (instruction.empty()) return "";
+  const std::string& format = text_.instruction_format;
+  if (format.find(kInstruction) == std::string::npos) {
+    throw Error("text.instruction_format: has no {instruction}, but an instruction was given");
+  }
+  return substitute(std::string_view(format).substr(0, format.find(kText)), instruction);
+}
+
+std::string EmbeddingTemplate::instruction_suffix(std::string_view instruction) const {
+  if (instruction.empty()) return "";
+  const std::string& format = text_.instruction_format;
+  return substitute(std::string_view(format).substr(format.find(kText) + kText.size()),
+                    instruction);
+}
+
 EncodedText EmbeddingTemplate::encode(std::string_view text, std::string_view instruction,
                                       int64_t max_length) const {
-  // 1. The formatted string, in three parts: what comes before the text (template header,
-  //    instruction and separator), the text, and what follows it (the template's close).
-  std::string before, after;
-  const size_t slot = text_.template_.find(kText);
-  before = text_.template_.substr(0, slot);
-  after = text_.template_.substr(slot + kText.size());
-  if (!instruction.empty()) {
-    const std::string& format = text_.instruction_format;
-    if (format.find(kInstruction) == std::string::npos) {
-      throw Error("text.instruction_format: has no {instruction}, but an instruction was given");
-    }
-    // One pass, so that braces inside the instruction are never read as placeholders.
-    const size_t text_at = format.find(kText);
-    auto substitute = [&](std::string_view part) {
-      std::string out;
-      for (size_t pos = 0; pos < part.size();) {
-        if (part.compare(pos, kInstruction.size(), kInstruction) == 0) {
-          out.append(instruction);
-          pos += kInstruction.size();
-        } else {
-          out += part[pos++];
-        }
-      }
-      return out;
-    };
-    before += substitute(std::string_view(format).substr(0, text_at));
-    after.insert(0, substitute(std::string_view(format).substr(text_at + kText.size())));
-  }
+  // The instructed text is one string, tokenized at once, as sentence-transformers tokenizes
+  // prompt + text; the template's head and tail are fixed ids around it.
+  const std::string prefix = instruction_prefix(instruction);
+  std::string body = prefix;
+  body.append(text);
+  body += instruction_suffix(instruction);
+  std::vector<int32_t> ids = tokenizer_.encode(body, false);
+  // The instruction's tokens are those `ids` shares with the prefix alone (a token that
+  // straddles the separator and the text counts as text).
+  const size_t instruction_len =
+      prefix.empty() ? 0 : common_prefix(ids, tokenizer_.encode(prefix, false));
 
-  // 2. The whole string tokenized at once, as HF tokenizes it.
-  std::string full = before;
-  full.append(text);
-  full += after;
-  const std::vector<int32_t> whole = tokenizer_.encode(full, false);
-  const std::vector<int32_t> head = tokenizer_.encode(before, false);
-  const std::vector<int32_t> tail = tokenizer_.encode(after, false);
-
-  const std::optional<int32_t> bos = text_.add_bos ? tokenizer_.bos_id() : std::nullopt;
-  const std::optional<int32_t> eos = text_.add_eos ? tokenizer_.eos_id() : std::nullopt;
-  const int64_t extra = (bos ? 1 : 0) + (eos ? 1 : 0);
-
-  // 3. The header's tokens are those `whole` shares with the header alone (a token that
-  //    straddles the header and the text counts as text); likewise the closing tokens.
-  const size_t head_len = common_prefix(whole, head);
-  const size_t tail_len = common_suffix(whole, tail, whole.size() - head_len);
-
-  EncodedText out;
-  out.prefix_length = (bos ? 1 : 0) + static_cast<int64_t>(head_len);
-  out.ids.reserve(whole.size() + 2);
-  if (bos) out.ids.push_back(*bos);
-  if (max_length <= 0 || static_cast<int64_t>(whole.size()) + extra <= max_length) {
-    out.ids.insert(out.ids.end(), whole.begin(), whole.end());
-  } else {
-    // 4. Too long: keep the header, as many text tokens as fit, and the closing part as
-    //    tokenized alone (so that it is whole even when its first token merged with the end
-    //    of the text in `whole`).
-    const int64_t room =
-        max_length - extra - static_cast<int64_t>(head_len) - static_cast<int64_t>(tail.size());
-    if (room < 0) {
+  const std::optional<int32_t> bos_id = bos();
+  const std::optional<int32_t> eos_id = eos();
+  const std::vector<int32_t> head_ids = head(), tail_ids = tail();
+  const int64_t fixed =
+      (bos_id ? 1 : 0) + (eos_id ? 1 : 0) + static_cast<int64_t>(head_ids.size() + tail_ids.size());
+  if (max_length > 0 && fixed + static_cast<int64_t>(ids.size()) > max_length) {
+    // Too long: HF's truncation cuts the sequence's ids at the end and keeps the
+    // post-processor's (BOS, head, tail, EOS).
+    const int64_t room = max_length - fixed;
+    if (room < static_cast<int64_t>(instruction_len)) {
       throw Error("text.max_length " + std::to_string(max_length) +
                   " leaves no room for the text: BOS/EOS, the template and the instruction take " +
-                  std::to_string(extra + static_cast<int64_t>(head_len + tail.size())) + " tokens");
+                  std::to_string(fixed + static_cast<int64_t>(instruction_len)) + " tokens");
     }
-    const size_t text_tokens = whole.size() - head_len - tail_len;
-    const size_t keep = std::min(static_cast<size_t>(room), text_tokens);
-    out.ids.insert(out.ids.end(), whole.begin(),
-                   whole.begin() + static_cast<long>(head_len + keep));
-    out.ids.insert(out.ids.end(), tail.begin(), tail.end());
+    ids.resize(static_cast<size_t>(room));
   }
-  if (eos) out.ids.push_back(*eos);
+  EncodedText out;
+  out.prefix_length = (bos_id ? 1 : 0) + static_cast<int64_t>(head_ids.size() + instruction_len);
+  out.ids.reserve(static_cast<size_t>(fixed) + ids.size());
+  if (bos_id) out.ids.push_back(*bos_id);
+  out.ids.insert(out.ids.end(), head_ids.begin(), head_ids.end());
+  out.ids.insert(out.ids.end(), ids.begin(), ids.end());
+  out.ids.insert(out.ids.end(), tail_ids.begin(), tail_ids.end());
+  if (eos_id) out.ids.push_back(*eos_id);
   return out;
 }
 

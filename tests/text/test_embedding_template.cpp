@@ -1,5 +1,6 @@
-// EmbeddingTemplate: untruncated ids equal tokenizing the whole formatted string (plus BOS);
-// truncation cuts the text only; prefix_length counts BOS, header and instruction.
+// EmbeddingTemplate: BOS, the template's head, the instructed text and the template's tail, each
+// tokenized alone (what an exported tokenizer.json's post-processor gives); truncation cuts the
+// text only; prefix_length counts BOS, header and instruction.
 #include <gtest/gtest.h>
 
 #include "bireco/text/embedding_template.h"
@@ -35,7 +36,7 @@ std::string long_text() {
   return longest;
 }
 
-TEST(EmbeddingTemplate, Llama3UntruncatedEqualsWholeString) {
+TEST(EmbeddingTemplate, Llama3IdsAreBosHeadTextTailEachTokenizedAlone) {
   BIRECO_REQUIRE_SHARED("realdata/tokenizers");
   const auto& tok = real_tokenizer("llama3.2");
   const EmbeddingTemplate t(tok, authors_config());
@@ -43,16 +44,53 @@ TEST(EmbeddingTemplate, Llama3UntruncatedEqualsWholeString) {
   // <|begin_of_text|> <|start_header_id|> user <|end_header_id|> \n\n Hello ␣world <|eot_id|>
   EXPECT_EQ(e.ids, (Ids{128000, 128006, 882, 128007, 271, 9906, 1917, 128009}));
   EXPECT_EQ(e.prefix_length, 5);
+  const Ids head = tok.encode("<|start_header_id|>user<|end_header_id|>\n\n");
+  EXPECT_EQ(t.head(), head);
+  EXPECT_EQ(t.tail(), (Ids{128009}));
   for (const auto& r : read_tokenizations("llama3.2.jsonl")) {
-    const std::string full = "<|start_header_id|>user<|end_header_id|>\n\n" + r.text + "<|eot_id|>";
-    EXPECT_EQ(t.encode(r.text, "", 0).ids, concat({128000}, tok.encode(full)))
+    EXPECT_EQ(t.encode(r.text, "", 0).ids,
+              concat(concat(concat({128000}, head), tok.encode(r.text)), {128009}))
         << nlohmann::json(r.text).dump();
     EXPECT_EQ(t.encode(r.text, "Retrieve a passage", 0).ids,
-              concat({128000}, tok.encode("<|start_header_id|>user<|end_header_id|>\n\nRetrieve a "
-                                          "passage; " +
-                                          r.text + "<|eot_id|>")))
+              concat(concat(concat({128000}, head), tok.encode("Retrieve a passage; " + r.text)),
+                     {128009}))
         << nlohmann::json(r.text).dump();
   }
+}
+
+// The template's head is not merged with the text's first characters: HF's post-processor adds
+// it as fixed ids, so bireco does too (tokenizing "Query: hello" at once gives " hello").
+TEST(EmbeddingTemplate, HeadAndTextAreNotMergedAcrossTheirBoundary) {
+  BIRECO_REQUIRE_SHARED("realdata/tokenizers");
+  const auto& tok = real_tokenizer("qwen2.5");
+  auto c = authors_config();
+  c.template_ = "Query: {text}";
+  const EmbeddingTemplate t(tok, c);
+  const Ids separate = concat(tok.encode("Query: "), tok.encode("hello"));
+  ASSERT_NE(separate, tok.encode("Query: hello"));
+  EXPECT_EQ(t.encode("hello", "", 0).ids, separate);
+  // Surrounding whitespace stays (sentence-transformers 6 does not strip either).
+  EXPECT_EQ(t.encode("  hello  ", "", 0).ids,
+            concat(tok.encode("Query: "), tok.encode("  hello  ")));
+}
+
+TEST(EmbeddingTemplate, InstructionPrefixIsTheQueryPrompt) {
+  const auto tok = text::Tokenizer::load(data_dir() / "tokenizers" / "tiny-bytelevel");
+  auto c = authors_config();
+  c.template_ = "{text}";
+  const EmbeddingTemplate t(*tok, c);
+  EXPECT_EQ(t.instruction_prefix("Find {text} docs"), "Find {text} docs; ");
+  EXPECT_EQ(t.instruction_prefix(""), "");
+  EXPECT_EQ(t.instruction_suffix("Find"), "");
+  c.instruction_format = "<{instruction}> {text} </{instruction}>";
+  const EmbeddingTemplate both(*tok, c);
+  EXPECT_EQ(both.instruction_prefix("a"), "<a> ");
+  EXPECT_EQ(both.instruction_suffix("a"), " </a>");
+  // The instructed text is tokenized as prompt + text, as sentence-transformers does.
+  c.instruction_format = "{instruction} {text}";
+  const EmbeddingTemplate spaced(*tok, c);
+  EXPECT_EQ(spaced.encode("world!", "hello", 0).ids,
+            concat({*tok->bos_id()}, tok->encode("hello world!")));
 }
 
 TEST(EmbeddingTemplate, Llama3TruncationKeepsHeaderInstructionAndEot) {
@@ -99,10 +137,11 @@ TEST(EmbeddingTemplate, QwenTemplateStringsArePlainText) {
   const std::string close = "<|eot_id|>";
   const Ids close_ids = tok.encode(close);
   EXPECT_GT(close_ids.size(), 1u);  // not a token of Qwen: several pieces of text
+  const Ids header = tok.encode("<|start_header_id|>user<|end_header_id|>\n\n");
   for (const auto& r : read_tokenizations("qwen2.5.jsonl")) {
-    const std::string full = "<|start_header_id|>user<|end_header_id|>\n\n" + r.text + close;
     const auto e = t.encode(r.text, "", 0);
-    EXPECT_EQ(e.ids, tok.encode(full)) << nlohmann::json(r.text).dump();  // Qwen has no BOS
+    EXPECT_EQ(e.ids, concat(concat(header, tok.encode(r.text)), close_ids))  // Qwen has no BOS
+        << nlohmann::json(r.text).dump();
   }
   const auto cut = t.encode(long_text(), "Find evidence", 40);
   ASSERT_EQ(cut.ids.size(), 40u);
@@ -114,8 +153,8 @@ TEST(EmbeddingTemplate, QwenTemplateStringsArePlainText) {
 
 TEST(EmbeddingTemplate, TextMergingWithTheCloseStillKeepsTheClose) {
   BIRECO_REQUIRE_SHARED("realdata/tokenizers");
-  // On Qwen, "." + "<|" pre-tokenize together: the close's first token differs in the whole
-  // string; truncated output still ends with the close as tokenized alone.
+  // On Qwen, "." + "<|" would pre-tokenize together in the whole string; the close is tokenized
+  // alone, truncated or not.
   const auto& tok = real_tokenizer("qwen2.5");
   const EmbeddingTemplate t(tok, authors_config());
   const std::string text = "One. Two. Three. Four. Five. Six. Seven. Eight. Nine. Ten.";

@@ -1,8 +1,13 @@
-// Turns a query or document into the token ids the model embeds: BOS, the template around
-// the (instructed) text, and the final [EOS] whose hidden state is the embedding.
+// Turns a query or document into the token ids the model embeds: BOS, the template's head, the
+// (instructed) text, the template's tail and EOS. Each part is tokenized on its own, so that the
+// ids are exactly what an exported tokenizer.json gives: its post-processor holds BOS, head, tail
+// and EOS as fixed ids around the text (train/export.h), and a query's instruction is a
+// sentence-transformers prompt, a prefix of the text.
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,16 +29,28 @@ class EmbeddingTemplate {
   // Keeps a reference to `tokenizer`, which must outlive the template.
   EmbeddingTemplate(const Tokenizer& tokenizer, const config::TextConfig& text);
 
-  // [BOS] + template(instruction_format(instruction, text)) + [EOS if add_eos], at most
-  // `max_length` ids. Untruncated, the ids equal tokenizing the whole formatted string as HF
-  // does; when too long, only the text is cut, never BOS, the instruction, the template's
-  // closing tokens or the EOS. An empty instruction means none (no separator either).
+  // [BOS] + head() + tokens(instruction_format(instruction, text)) + tail() + [EOS if add_eos],
+  // at most `max_length` ids: HF's tokenizer(prompt + text, truncation=True, max_length=...) on
+  // an exported tokenizer.json, with prompt = instruction_prefix(instruction). When too long,
+  // the instructed text's ids are cut at the end (the instruction first, so it survives); BOS,
+  // head, tail and EOS always stay. An empty instruction means none (no separator either).
   // max_length <= 0: no truncation. A max_length that cannot hold BOS, the template, the
   // instruction and EOS is a bireco::Error. add_bos / add_eos add nothing when the tokenizer
-  // has no such token (Qwen has no BOS). Truncation cuts the ids of the whole string (HF's
-  // "tokenize, then truncate"), then appends the template's close as tokenized alone.
+  // has no such token (Qwen has no BOS). Text is taken as it is (no stripping, as
+  // sentence-transformers).
   EncodedText encode(std::string_view text, std::string_view instruction,
                      int64_t max_length) const;
+
+  // The template's text before and after {text}, tokenized alone (without special tokens).
+  std::vector<int32_t> head() const;
+  std::vector<int32_t> tail() const;
+  std::optional<int32_t> bos() const;  // the BOS id added, if any
+  std::optional<int32_t> eos() const;
+  // instruction_format's text before {text} with the instruction filled in: the prompt that
+  // sentence-transformers puts before a query ("" for an empty instruction).
+  std::string instruction_prefix(std::string_view instruction) const;
+  // instruction_format's text after {text} (a prompt cannot express it; usually empty).
+  std::string instruction_suffix(std::string_view instruction) const;
 
  private:
   const Tokenizer& tokenizer_;
