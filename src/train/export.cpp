@@ -14,6 +14,7 @@
 #include "bireco/model/lora.h"
 #include "bireco/model/model_config.h"
 #include "bireco/model/rng_state.h"
+#include "bireco/train/export_tokenizer.h"
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 #include "bireco/util/json_excerpt.h"
@@ -45,20 +46,6 @@ bool has_lora(model::Transformer& model) {
   return false;
 }
 
-// The template's text before and after `{text}` (sentence-transformers can only prefix).
-std::pair<std::string, std::string> template_parts(const std::string& tmpl) {
-  const auto at = tmpl.find("{text}");
-  if (at == std::string::npos) return {tmpl, ""};
-  return {tmpl.substr(0, at), tmpl.substr(at + 6)};
-}
-
-std::string instruction_prefix(const std::string& format, const std::string& instruction) {
-  std::string out = format.substr(0, std::min(format.size(), format.find("{text}")));
-  const auto at = out.find("{instruction}");
-  if (at != std::string::npos) out.replace(at, 13, instruction);
-  return out;
-}
-
 // The sentence-transformers pooling flags for bireco's model.pooling.
 nlohmann::json pooling_config(const std::string& pooling, int64_t hidden) {
   if (pooling != "last" && pooling != "mean" && pooling != "weighted_mean")
@@ -71,6 +58,48 @@ nlohmann::json pooling_config(const std::string& pooling, int64_t hidden) {
           {"pooling_mode_weightedmean_tokens", pooling == "weighted_mean"},
           {"pooling_mode_lasttoken", pooling == "last"},
           {"include_prompt", true}};
+}
+
+// README.md of a checkpoint or export: load, encode, evaluate, with nothing to add by hand.
+std::string export_readme(const config::StageConfig& config, const EmbeddingTokenizer& tokenizer) {
+  const auto& text = config.text;
+  const auto quoted = [](const std::string& s) { return nlohmann::json(s).dump(); };
+  std::ostringstream out;
+  out << "# Text embedder trained with bireco\n\n"
+      << "The files carry everything about how a text is embedded: `tokenizer.json` puts the "
+         "template "
+      << quoted(text.template_) << " around every text (as fixed token ids"
+      << (text.add_bos ? ", BOS in front" : "") << (text.add_eos ? ", EOS at the end" : "")
+      << "), truncation to " << text.max_length << " tokens cuts only the text, queries get the "
+      << "instruction as the `query` prompt " << quoted(tokenizer.query_prompt)
+      << ", and the embedding is the " << config.model.pooling
+      << "-pooled final hidden state, L2-normalised (cosine similarity).\n\n"
+      << "```python\nfrom sentence_transformers import SentenceTransformer\n\n"
+      << "model = SentenceTransformer(\"THIS_FOLDER\")\n"
+      << "docs = model.encode(documents)\n"
+      << "queries = model.encode(queries, prompt_name=\"query\")\n"
+      << "scores = model.similarity(queries, docs)\n```\n\n"
+      << "Another instruction: `prompt=` with it in place of {instruction} in "
+      << quoted(text.instruction_format) << " (the part before {text}).\n\n"
+      << "## Evaluate with MTEB\n\n"
+      << "```python\nimport mteb\nfrom mteb.models import SentenceTransformerEncoderWrapper\n\n"
+      << "model = SentenceTransformerEncoderWrapper(\"THIS_FOLDER\")  # uses the query prompt for "
+         "queries\n"
+      << "results = mteb.evaluate(model, mteb.get_tasks(tasks=[\"SciFact\"]))\n```\n\n"
+      << "## transformers alone\n\n"
+      << "`AutoTokenizer` gives the same ids (padding on the right); take the hidden state of each "
+         "row's last "
+         "real token (`attention_mask.sum(1) - 1`) from `AutoModel`'s output and L2-normalise "
+         "it.\n\n"
+      << "## adapter/ (when present)\n\n"
+      << "The PEFT LoRA adapter that was merged into these weights, on top of the stage-I model it "
+         "was "
+         "trained from. Its task type is FEATURE_EXTRACTION: load the base with `AutoModel` (not "
+         "`AutoModelForCausalLM`), then `PeftModel.from_pretrained(base, "
+         "\"THIS_FOLDER/adapter\")`.\n\n"
+      << "bireco's own `embed` / `eval` read bireco_embedding.json, which records the same "
+         "settings.\n";
+  return out.str();
 }
 
 // The settings an export records: from a bireco checkpoint's trainer state, an earlier
@@ -194,54 +223,52 @@ model::Transformer merged_copy(model::Transformer& source, const config::LoraCon
 nlohmann::json embedding_settings_json(const config::StageConfig& config) {
   // The keys eval::EncoderSettings reads; `_`-prefixed keys are notes it skips.
   const auto& text = config.text;
-  return {{"template", text.template_},
-          {"instruction_format", text.instruction_format},
-          {"_default_instruction", config.data.default_instruction},
-          {"pooling", config.model.pooling},
-          {"normalize", true},
-          {"add_bos", text.add_bos},
-          {"add_eos", text.add_eos},
-          {"max_length", text.max_length}};
+  return {
+      {"_why",
+       "bireco's own embed / eval / export read this file. The Hugging Face files say the same: "
+       "tokenizer.json's post-processor holds the template's ids (BOS, head, tail, EOS), "
+       "config_sentence_transformers.json the query prompt with the default instruction, "
+       "sentence_bert_config.json max_length, 1_Pooling the pooling; what only this file has is "
+       "the "
+       "template and instruction_format as strings (a prompt holds one instruction filled in)"},
+      {"template", text.template_},
+      {"instruction_format", text.instruction_format},
+      {"_default_instruction", config.data.default_instruction},
+      {"pooling", config.model.pooling},
+      {"normalize", true},
+      {"add_bos", text.add_bos},
+      {"add_eos", text.add_eos},
+      {"max_length", text.max_length}};
 }
 
 void write_embedding_files(const fs::path& dir, const config::StageConfig& config, int64_t hidden) {
   const auto& text = config.text;
-  const auto [before, after] = template_parts(text.template_);
-  const std::string instruction =
-      config.data.default_instruction.empty() ? "Given a query, retrieve relevant documents" : config.data.default_instruction;
+  const std::string& instruction = config.data.default_instruction;
+  const EmbeddingTokenizer tokenizer = write_embedding_tokenizer(dir, text, instruction);
   fs::create_directories(dir / "1_Pooling");
   fs::create_directories(dir / "2_Normalize");  // Normalize has no parameters or config
   write_json(dir / "modules.json",
              nlohmann::json::array({{{"idx", 0}, {"name", "0"}, {"path", ""}, {"type", "sentence_transformers.models.Transformer"}},
                                     {{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"}, {"type", "sentence_transformers.models.Pooling"}},
                                     {{"idx", 2}, {"name", "2"}, {"path", "2_Normalize"}, {"type", "sentence_transformers.models.Normalize"}}}));
-  write_json(dir / "sentence_bert_config.json", {{"max_seq_length", text.max_length}, {"do_lower_case", false}});
+  nlohmann::json st_config = {{"max_seq_length", text.max_length}, {"do_lower_case", false}};
+  // sentence-transformers 6 truncates queries and documents to their own lengths (task="query" /
+  // "document", as encode_query / encode_document and MTEB pass).
+  if (text.query_max_length > 0) st_config["query_length"] = text.query_max_length;
+  if (text.document_max_length > 0) st_config["document_length"] = text.document_max_length;
+  write_json(dir / "sentence_bert_config.json", st_config);
   write_json(dir / "1_Pooling" / "config.json", pooling_config(config.model.pooling, hidden));
-  // Prompts are plain prefixes: the template's head (and the query's instruction). The
-  // template's tail (e.g. <|eot_id|>) cannot be expressed: README.md says what to append.
+  // The template is in tokenizer.json; a query's instruction is the "query" prompt.
   write_json(dir / "config_sentence_transformers.json",
-             {{"prompts", {{"query", before + instruction_prefix(text.instruction_format, instruction)}, {"document", before}}},
+             {{"prompts", {{"query", tokenizer.query_prompt}, {"document", ""}}},
               {"default_prompt_name", nullptr},
               {"similarity_fn_name", "cosine"}});
+  if (!tokenizer.query_suffix.empty())
+    log::warn("text.instruction_format puts ", nlohmann::json(tokenizer.query_suffix).dump(),
+              " after the query, which a sentence-transformers prompt cannot: encode queries with "
+              "bireco, or append it to each query yourself");
   write_json(dir / "bireco_embedding.json", embedding_settings_json(config));
-  std::ostringstream readme;
-  readme << "# Text embedder trained with bireco\n\n"
-         << "Embedding: " << config.model.pooling << " pooling of the final hidden state, L2-normalised, cosine similarity.\n"
-         << "Every text is wrapped as `" << nlohmann::json(text.template_).dump() << "` (JSON-escaped), with the\n"
-         << "tokenizer's BOS " << (text.add_bos ? "in front" : "omitted") << (text.add_eos ? " and its EOS appended" : "")
-         << "; queries put their instruction in as `" << nlohmann::json(text.instruction_format).dump() << "`.\n\n"
-         << "sentence-transformers applies prompts as plain prefixes, so to reproduce that exactly:\n\n"
-         << "```python\nfrom sentence_transformers import SentenceTransformer\nm = SentenceTransformer(DIR)\n"
-         << "tail = " << nlohmann::json(after).dump() << "  # the template's text after {text}\n"
-         << "q = m.encode([t + tail for t in queries], prompt=" << nlohmann::json(before).dump() << " + INSTRUCTION + "
-         << nlohmann::json(instruction_prefix(text.instruction_format, "") ).dump() << ")\n"
-         << "d = m.encode([t + tail for t in documents], prompt_name=\"document\")\n```\n\n"
-         << "The stored `query` prompt carries the instruction `" << instruction << "`; replace it per task.\n"
-         << (text.add_eos ? "bireco also appends the EOS token: add `tokenizer.eos_token` to `tail`.\n" : "")
-         << "Text longer than max_length is truncated by bireco before the template's tail, by sentence-transformers"
-            " after it.\nbireco's own `embed` / `eval` read bireco_embedding.json and need none of this.\n"
-         << "adapter/ (when present) is the PEFT LoRA adapter on top of the stage-I base model.\n";
-  util::write_file_durably(dir / "README.md", readme.str());
+  util::write_file_durably(dir / "README.md", export_readme(config, tokenizer));
 }
 
 void export_checkpoint(const fs::path& checkpoint, const fs::path& out,
@@ -283,7 +310,7 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out,
   }
   if (embedding != nullptr) settings = *embedding;
   model::SaveOptions save;
-  save.copy_files_from = tokenizer_dir;
+  save.copy_files_from = tokenizer_dir;  // write_embedding_files rewrites them
   auto merged = merged_copy(loaded, lora);
   // OUT.tmp-<pid> (a name nobody else uses: nothing of the user's is removed), renamed to OUT
   // once every file is written and fsynced (util/durable_file.h).
@@ -293,8 +320,16 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out,
     model::save_pretrained(merged, temp, save);
     if (!adapter_dir.empty()) {
       fs::create_directories(temp / "adapter");
-      for (const char* file : {"adapter_config.json", "adapter_model.safetensors"})
-        util::copy_file_durably(adapter_dir / file, temp / "adapter" / file);
+      util::copy_file_durably(adapter_dir / "adapter_model.safetensors",
+                              temp / "adapter" / "adapter_model.safetensors");
+      // A path on the training machine means nothing where the export is used (and PEFT reads it
+      // only in AutoPeftModel): a hub name is kept, a local folder becomes null.
+      auto adapter_config = read_json(adapter_dir / "adapter_config.json");
+      const auto base = adapter_config.value("base_model_name_or_path", nlohmann::json());
+      if (base.is_string() &&
+          (fs::path(base.get<std::string>()).is_absolute() || fs::exists(base.get<std::string>())))
+        adapter_config["base_model_name_or_path"] = nullptr;
+      write_json(temp / "adapter" / "adapter_config.json", adapter_config);
     }
     write_embedding_files(temp, settings, loaded->config.hidden_size);
     util::write_manifest(temp);  // marks the folder as an export that a later export may replace

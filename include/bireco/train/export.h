@@ -1,12 +1,16 @@
 // What a trained embedder is handed over as: a merged Hugging Face model, the PEFT adapter
-// (adapter/), the sentence-transformers files (so `SentenceTransformer(dir)` and MTEB load it
-// as it is) and bireco_embedding.json (so bireco's embed / eval rebuild the exact template).
+// (adapter/), the sentence-transformers files and a tokenizer.json that carries the embedding
+// template (export_tokenizer.h), so that `SentenceTransformer(dir).encode(...)`, AutoModel with
+// last-token pooling and MTEB embed exactly as bireco does with no code of their own
+// (tests/train/export_hf_parity.py, tests/eval/mteb_export_parity.py), and bireco_embedding.json
+// (bireco's embed / eval read the template and instruction format back as strings).
 //
-//   DIR/config.json, model.safetensors, tokenizer files   LoRA folded into the weights
+//   DIR/config.json, model.safetensors   LoRA folded into the weights, in the trained dtype
+//   DIR/tokenizer.json, tokenizer_config.json (+ tokenizer.model when the model had one)
 //   DIR/adapter/adapter_config.json, adapter_model.safetensors   (when trained with LoRA)
 //   DIR/modules.json, sentence_bert_config.json, config_sentence_transformers.json
 //   DIR/1_Pooling/config.json, DIR/2_Normalize/
-//   DIR/bireco_embedding.json, DIR/README.md (how to reproduce the template outside bireco)
+//   DIR/bireco_embedding.json, DIR/README.md (load, encode, evaluate: a few lines, nothing by hand)
 //   DIR/manifest.json (sizes and XXH64 of every file: marks DIR as an export, checks it)
 #pragma once
 
@@ -28,7 +32,9 @@ model::Transformer merged_copy(model::Transformer& model, const config::LoraConf
 nlohmann::json embedding_settings_json(const config::StageConfig& config);
 
 // The sentence-transformers files, bireco_embedding.json and README.md for a model trained
-// with `config` (text.*, model.pooling, data.default_instruction) and hidden size `hidden`.
+// with `config` (text.*, model.pooling, data.default_instruction) and hidden size `hidden`, and
+// DIR's tokenizer files (as copied from the model) rewritten to carry the template
+// (write_embedding_tokenizer). The query prompt is the default instruction in instruction_format.
 void write_embedding_files(const std::filesystem::path& dir, const config::StageConfig& config, int64_t hidden);
 
 // `bireco export`: CHECKPOINT (a step-N / final folder of bireco, any HF model folder, or a
