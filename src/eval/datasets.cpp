@@ -108,7 +108,15 @@ BeirSplit read_beir(const std::filesystem::path& folder, const std::string& spli
     const std::string title = string_field(j, "title", where, false);
     const std::string text = string_field(j, "text", where);
     beir.corpus.ids.push_back(string_field(j, "_id", where));
-    beir.corpus.texts.push_back(title.empty() ? text : title + " " + text);
+    // (title + " " + text).strip(), as MTEB and BEIR join a document: an export embeds the same
+    // string in MTEB as here (surrounding whitespace is tokenized).
+    std::string joined = title.empty() ? text : title + " " + text;
+    const char* space = " \t\n\v\f\r";
+    const size_t first = joined.find_first_not_of(space);
+    joined = first == std::string::npos
+                 ? ""
+                 : joined.substr(first, joined.find_last_not_of(space) - first + 1);
+    beir.corpus.texts.push_back(std::move(joined));
   });
   for_each_line(folder / "queries.jsonl", [&](const std::string& line, const std::string& where, size_t) {
     const json j = parse_object(line, where);

@@ -31,5 +31,20 @@ TEST(EvalDatasets, QrelsHeaderIsDetectedNotAssumed) {
   }
 }
 
+// A document is (title + " " + text).strip(), as MTEB and BEIR join it; queries are kept as they
+// are (MTEB does not strip them either).
+TEST(EvalDatasets, BeirDocumentsAreJoinedAndStrippedAsMtebDoes) {
+  test::TempDir tmp;
+  test::write_file(tmp / "qrels/test.tsv", "q1\td1\t1\n");
+  test::write_file(tmp / "corpus.jsonl",
+                   "{\"_id\": \"d1\", \"title\": \"\", \"text\": \"  body\\n\"}\n"
+                   "{\"_id\": \"d2\", \"title\": \" Title\", \"text\": \"body \"}\n"
+                   "{\"_id\": \"d3\", \"title\": \"T\", \"text\": \"\"}\n");
+  test::write_file(tmp / "queries.jsonl", "{\"_id\": \"q1\", \"text\": \" a query \"}\n");
+  const BeirSplit beir = read_beir(tmp.path(), "test");
+  EXPECT_EQ(beir.corpus.texts, (std::vector<std::string>{"body", "Title body", "T"}));
+  EXPECT_EQ(beir.queries.texts, (std::vector<std::string>{" a query "}));
+}
+
 }  // namespace
 }  // namespace bireco::eval
