@@ -82,9 +82,10 @@ std::string export_readme(const config::StageConfig& config, const EmbeddingToke
       << "Another instruction: `prompt=` with it in place of {instruction} in "
       << quoted(text.instruction_format) << " (the part before {text}).\n\n"
       << "## Evaluate with MTEB\n\n"
-      << "```python\nimport mteb\nfrom mteb.models import SentenceTransformerEncoderWrapper\n\n"
-      << "model = SentenceTransformerEncoderWrapper(\"THIS_FOLDER\")  # uses the query prompt for "
-         "queries\n"
+      << "```python\nimport mteb\nfrom mteb.models import SentenceTransformerEncoderWrapper\n"
+      << "from sentence_transformers import SentenceTransformer\n\n"
+      << "# the export's prompts: the query one for queries, none for documents\n"
+      << "model = SentenceTransformerEncoderWrapper(SentenceTransformer(\"THIS_FOLDER\"))\n"
       << "results = mteb.evaluate(model, mteb.get_tasks(tasks=[\"SciFact\"]))\n```\n\n"
       << "## transformers alone\n\n"
       << "`AutoTokenizer` gives the same ids (padding on the right); take the hidden state of each "
@@ -92,11 +93,11 @@ std::string export_readme(const config::StageConfig& config, const EmbeddingToke
          "real token (`attention_mask.sum(1) - 1`) from `AutoModel`'s output and L2-normalise "
          "it.\n\n"
       << "## adapter/ (when present)\n\n"
-      << "The PEFT LoRA adapter that was merged into these weights, on top of the stage-I model it "
-         "was "
-         "trained from. Its task type is FEATURE_EXTRACTION: load the base with `AutoModel` (not "
-         "`AutoModelForCausalLM`), then `PeftModel.from_pretrained(base, "
-         "\"THIS_FOLDER/adapter\")`.\n\n"
+      << "The PEFT LoRA adapter that was merged into these weights, on top of the model it was "
+         "trained from. bireco writes it with task type FEATURE_EXTRACTION: load that base with "
+         "`AutoModel` (on `AutoModelForCausalLM` PEFT matches no key and only warns), then "
+         "`PeftModel.from_pretrained(base, \"THIS_FOLDER/adapter\")`; adapter/README.md says which "
+         "class a CAUSAL_LM adapter from PEFT needs.\n\n"
       << "bireco's own `embed` / `eval` read bireco_embedding.json, which records the same "
          "settings.\n";
   return out.str();
@@ -251,12 +252,10 @@ void write_embedding_files(const fs::path& dir, const config::StageConfig& confi
              nlohmann::json::array({{{"idx", 0}, {"name", "0"}, {"path", ""}, {"type", "sentence_transformers.models.Transformer"}},
                                     {{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"}, {"type", "sentence_transformers.models.Pooling"}},
                                     {{"idx", 2}, {"name", "2"}, {"path", "2_Normalize"}, {"type", "sentence_transformers.models.Normalize"}}}));
-  nlohmann::json st_config = {{"max_seq_length", text.max_length}, {"do_lower_case", false}};
-  // sentence-transformers 6 truncates queries and documents to their own lengths (task="query" /
-  // "document", as encode_query / encode_document and MTEB pass).
-  if (text.query_max_length > 0) st_config["query_length"] = text.query_max_length;
-  if (text.document_max_length > 0) st_config["document_length"] = text.document_max_length;
-  write_json(dir / "sentence_bert_config.json", st_config);
+  // One length for queries and documents, as bireco's embed / eval (bireco_embedding.json's
+  // max_length); text.query_max_length / document_max_length shape training batches only.
+  write_json(dir / "sentence_bert_config.json",
+             {{"max_seq_length", text.max_length}, {"do_lower_case", false}});
   write_json(dir / "1_Pooling" / "config.json", pooling_config(config.model.pooling, hidden));
   // The template is in tokenizer.json; a query's instruction is the "query" prompt.
   write_json(dir / "config_sentence_transformers.json",
@@ -330,6 +329,16 @@ void export_checkpoint(const fs::path& checkpoint, const fs::path& out,
           (fs::path(base.get<std::string>()).is_absolute() || fs::exists(base.get<std::string>())))
         adapter_config["base_model_name_or_path"] = nullptr;
       write_json(temp / "adapter" / "adapter_config.json", adapter_config);
+      // FEATURE_EXTRACTION keys (base_model.model.layers...) match AutoModel's; on
+      // AutoModelForCausalLM PEFT matches none and only warns of missing adapter keys.
+      util::write_file_durably(
+          temp / "adapter" / "README.md",
+          "# LoRA adapter (PEFT)\n\nMerged into the weights one folder up. Task type " +
+              adapter_config.value("task_type", std::string("FEATURE_EXTRACTION")) +
+              ": load the base it was trained on with `AutoModel` and then\n"
+              "`PeftModel.from_pretrained(base, \"THIS_FOLDER\")`"
+              " (`AutoModelForCausalLM` for CAUSAL_LM adapters; the other class matches no "
+              "key).\n");
     }
     write_embedding_files(temp, settings, loaded->config.hidden_size);
     util::write_manifest(temp);  // marks the folder as an export that a later export may replace

@@ -122,8 +122,9 @@ EmbeddingTokenizer write_embedding_tokenizer(const fs::path& dir, const config::
                     : json::object();
   if (!config.is_object())
     throw Error((dir / "tokenizer_config.json").string() + ": expected a JSON object");
-  for (const char* key : {"add_bos_token", "add_eos_token", "tokenizer_file", "vocab_file",
-                          "merges_file", "sp_model_kwargs", "legacy", "add_prefix_space"})
+  for (const char* key :
+       {"add_bos_token", "add_eos_token", "tokenizer_file", "vocab_file", "merges_file",
+        "sp_model_kwargs", "legacy", "add_prefix_space", "is_local", "local_files_only"})
     config.erase(key);
   config["tokenizer_class"] = "PreTrainedTokenizerFast";
   if (source->bos_id()) config["bos_token"] = tokens.at(*source->bos_id());

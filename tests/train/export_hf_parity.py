@@ -112,6 +112,16 @@ def check_export(args, exported, docs, queries, tag):
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
 
+    with open(os.path.join(exported, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    # The README's recipe is the calls checked below, with no step by hand.
+    for needed in ('SentenceTransformer("THIS_FOLDER")', 'prompt_name="query"', "SentenceTransformerEncoderWrapper"):
+        if needed not in readme:
+            failures.append(f"{tag}: README.md lacks {needed}")
+    for manual in ("append", "tail ="):
+        if manual in readme:
+            failures.append(f"{tag}: README.md still asks for a manual step ({manual!r})")
+
     ours_d = bireco_embed(args, exported, docs, "", tag + "_docs")
     ours_q = bireco_embed(args, exported, queries, INSTRUCTION, tag + "_queries")
     st = SentenceTransformer(exported, device="cpu")
@@ -163,6 +173,9 @@ def check_peft(args, docs):
         reloaded = PeftModel.from_pretrained(AutoModel.from_pretrained(source, dtype=torch.float32),
                                              os.path.join(exported, "adapter")).eval()
         report("peft.adapter_dir_equals_merged_export", last_token(reloaded.base_model.model, tokenizer, docs, 6), ours)
+        with open(os.path.join(exported, "adapter", "README.md")) as f:
+            if "`AutoModel`" not in f.read():
+                failures.append("adapter/README.md does not say which model class the adapter is for")
         with open(os.path.join(exported, "adapter", "adapter_config.json")) as f:
             base_name = json.load(f)["base_model_name_or_path"]
         if base_name is not None and os.path.isabs(base_name):
