@@ -78,20 +78,21 @@ std::string substitute(std::string_view part, std::string_view instruction) {
 
 }  // namespace
 
-std::string EmbeddingTemplate::instruction_prefix(std::string_view instruction) const {
+std::string instruction_prefix(const config::TextConfig& text, std::string_view instruction) {
   if (instruction.empty()) return "";
-  const std::string& format = text_.instruction_format;
+  const std::string& format = text.instruction_format;
   if (format.find(kInstruction) == std::string::npos) {
     throw Error("text.instruction_format: has no {instruction}, but an instruction was given");
   }
   return substitute(std::string_view(format).substr(0, format.find(kText)), instruction);
 }
 
-std::string EmbeddingTemplate::instruction_suffix(std::string_view instruction) const {
+std::string instruction_suffix(const config::TextConfig& text, std::string_view instruction) {
   if (instruction.empty()) return "";
-  const std::string& format = text_.instruction_format;
-  return substitute(std::string_view(format).substr(format.find(kText) + kText.size()),
-                    instruction);
+  const std::string& format = text.instruction_format;
+  const size_t at = format.find(kText);
+  if (at == std::string::npos) return "";
+  return substitute(std::string_view(format).substr(at + kText.size()), instruction);
 }
 
 EncodedText EmbeddingTemplate::encode(std::string_view text, std::string_view instruction,

@@ -11,6 +11,7 @@
 #include "bireco/util/durable_file.h"
 #include "bireco/util/error.h"
 #include "bireco/util/json_excerpt.h"
+#include "bireco/util/log.h"
 
 namespace bireco::train {
 namespace fs = std::filesystem;
@@ -96,15 +97,36 @@ json template_post_processor(const json& source, const text::EmbeddingTemplate& 
 
 EmbeddingTokenizer write_embedding_tokenizer(const fs::path& dir, const config::TextConfig& text,
                                              const std::string& instruction) {
+  // save_pretrained copied the tokenizer files of a folder; text.tokenizer may name a file.
+  const auto has_tokenizer = [&] {
+    return fs::is_regular_file(dir / "tokenizer.json") ||
+           fs::is_regular_file(dir / "tokenizer.model");
+  };
+  if (!has_tokenizer() && !text.tokenizer.empty() && fs::is_regular_file(text.tokenizer)) {
+    const fs::path file = text.tokenizer;
+    util::copy_file_durably(
+        file, dir / (file.extension() == ".model" ? "tokenizer.model" : "tokenizer.json"));
+    if (fs::is_regular_file(file.parent_path() / "tokenizer_config.json"))
+      util::copy_file_durably(file.parent_path() / "tokenizer_config.json",
+                              dir / "tokenizer_config.json");
+  }
+  EmbeddingTokenizer out;
+  out.query_prompt = text::instruction_prefix(text, instruction);
+  out.query_suffix = text::instruction_suffix(text, instruction);
+  if (!has_tokenizer()) {
+    // A bare model (tests' fixtures): nothing to carry the template.
+    log::warn(
+        dir.string(),
+        " has no tokenizer.json or tokenizer.model: add the model's tokenizer before loading it "
+        "with transformers or sentence-transformers");
+    return out;
+  }
   const auto source = text::Tokenizer::load(dir);
   const text::EmbeddingTemplate tmpl(*source, text);
   json tokenizer = fs::is_regular_file(dir / "tokenizer.json")
                        ? read_json(dir / "tokenizer.json")
                        : text::sentencepiece_tokenizer_json(dir / "tokenizer.model");
 
-  EmbeddingTokenizer out;
-  out.query_prompt = tmpl.instruction_prefix(instruction);
-  out.query_suffix = tmpl.instruction_suffix(instruction);
   std::vector<int32_t> wanted = tmpl.head();
   const std::vector<int32_t> tail = tmpl.tail();
   wanted.insert(wanted.end(), tail.begin(), tail.end());

@@ -24,6 +24,12 @@ struct EncodedText {
   int64_t prefix_length = 0;
 };
 
+// text.instruction_format's text before {text} with `instruction` in place of {instruction}: the
+// prompt that sentence-transformers puts before a query ("" for an empty instruction); and the
+// text after {text} (a prompt cannot express it; usually empty).
+std::string instruction_prefix(const config::TextConfig& text, std::string_view instruction);
+std::string instruction_suffix(const config::TextConfig& text, std::string_view instruction);
+
 class EmbeddingTemplate {
  public:
   // Keeps a reference to `tokenizer`, which must outlive the template.
@@ -46,11 +52,12 @@ class EmbeddingTemplate {
   std::vector<int32_t> tail() const;
   std::optional<int32_t> bos() const;  // the BOS id added, if any
   std::optional<int32_t> eos() const;
-  // instruction_format's text before {text} with the instruction filled in: the prompt that
-  // sentence-transformers puts before a query ("" for an empty instruction).
-  std::string instruction_prefix(std::string_view instruction) const;
-  // instruction_format's text after {text} (a prompt cannot express it; usually empty).
-  std::string instruction_suffix(std::string_view instruction) const;
+  std::string instruction_prefix(std::string_view instruction) const {
+    return text::instruction_prefix(text_, instruction);
+  }
+  std::string instruction_suffix(std::string_view instruction) const {
+    return text::instruction_suffix(text_, instruction);
+  }
 
  private:
   const Tokenizer& tokenizer_;

@@ -17,7 +17,8 @@ struct EmbeddingTokenizer {
   std::string pad_token;     // the pad token written (the source's, else EOS, else unknown)
 };
 
-// Rewrites DIR's tokenizer files (as save_pretrained copied them from the model) in place:
+// Rewrites DIR's tokenizer files (as save_pretrained copied them from the model, or text.tokenizer
+// when it names a file) in place; a DIR without any (a bare test fixture) gets a warning, no files:
 //   tokenizer.json: the source's (or, with only tokenizer.model,
 //   text::sentencepiece_tokenizer_json)
 //     with a TemplateProcessing post-processor: [BOS] head $A tail [EOS] as fixed ids. HF counts
