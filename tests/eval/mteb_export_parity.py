@@ -6,7 +6,8 @@
 A retrieval task defined from local BEIR files (corpus.jsonl, queries.jsonl, qrels/test.tsv; no hub),
 run by the pinned `mteb` on SentenceTransformer(EXPORT_DIR) with the prompts the export carries, and
 `bireco eval` on the same folder with the export's default instruction. --max-corpus keeps the judged
-documents and the corpus's first others, up to N (a smaller folder both sides read). --source exports
+documents and the corpus's first others, up to N, --max-queries the first N judged queries (a smaller
+folder both sides read). --source exports
 MODEL_DIR first, as tests/train/export_hf_parity.py does. Prints both sides' nDCG@10, MRR@10, MAP@100 and
 recall@100 and exits 1 when one differs by more than 1e-4.
 """
@@ -38,8 +39,10 @@ def read_beir(folder):
     return corpus, queries, qrels
 
 
-def write_subset(folder, out, max_corpus):
+def write_subset(folder, out, max_corpus, max_queries):
     corpus, queries, qrels = read_beir(folder)
+    if max_queries > 0:
+        qrels = dict(list(qrels.items())[:max_queries])
     judged = {d for docs in qrels.values() for d in docs}
     keep = [d for d in corpus if d in judged]
     keep += [d for d in corpus if d not in judged][: max(0, max_corpus - len(keep))]
@@ -112,6 +115,7 @@ def main():
     p.add_argument("--data", required=True)
     p.add_argument("--work", required=True)
     p.add_argument("--max-corpus", type=int, default=0)
+    p.add_argument("--max-queries", type=int, default=0)
     args = p.parse_args()
     import mteb
     import torch
@@ -127,9 +131,9 @@ def main():
         args.model = os.path.join(args.work, "export")
         run([args.bireco, "export", "--checkpoint", os.path.join(args.work, "source"), "--out", args.model])
     data = args.data
-    if args.max_corpus > 0:
+    if args.max_corpus > 0 or args.max_queries > 0:
         data = os.path.join(args.work, "beir")
-        write_subset(args.data, data, args.max_corpus)
+        write_subset(args.data, data, args.max_corpus, args.max_queries)
     with open(os.path.join(args.model, "bireco_embedding.json")) as f:
         instruction = json.load(f).get("_default_instruction", "")
     out = os.path.join(args.work, "bireco_eval.json")
