@@ -69,8 +69,11 @@ std::string export_readme(const config::StageConfig& config, const EmbeddingToke
       << "The files carry everything about how a text is embedded: `tokenizer.json` puts the "
          "template "
       << quoted(text.template_) << " around every text (as fixed token ids"
-      << (text.add_bos ? ", BOS in front" : "") << (text.add_eos ? ", EOS at the end" : "")
-      << "), truncation to " << text.max_length << " tokens cuts only the text, queries get the "
+      << (text.add_bos ? ", BOS in front" : "") << (text.add_eos ? ", EOS at the end" : "") << "), "
+      << (text.max_length > 0
+              ? "truncation to " + std::to_string(text.max_length) + " tokens cuts only the text"
+              : std::string("texts are not truncated"))
+      << ", queries get the "
       << "instruction as the `query` prompt " << quoted(tokenizer.query_prompt)
       << ", and the embedding is the " << config.model.pooling
       << "-pooled final hidden state, L2-normalised (cosine similarity).\n\n"
@@ -254,8 +257,12 @@ void write_embedding_files(const fs::path& dir, const config::StageConfig& confi
                                     {{"idx", 2}, {"name", "2"}, {"path", "2_Normalize"}, {"type", "sentence_transformers.models.Normalize"}}}));
   // One length for queries and documents, as bireco's embed / eval (bireco_embedding.json's
   // max_length); text.query_max_length / document_max_length shape training batches only.
-  write_json(dir / "sentence_bert_config.json",
-             {{"max_seq_length", text.max_length}, {"do_lower_case", false}});
+  // max_length <= 0 (no truncation): none here either (sentence-transformers then caps texts at
+  // the model's max_position_embeddings).
+  write_json(
+      dir / "sentence_bert_config.json",
+      {{"max_seq_length", text.max_length > 0 ? nlohmann::json(text.max_length) : nlohmann::json()},
+       {"do_lower_case", false}});
   write_json(dir / "1_Pooling" / "config.json", pooling_config(config.model.pooling, hidden));
   // The template is in tokenizer.json; a query's instruction is the "query" prompt.
   write_json(dir / "config_sentence_transformers.json",
