@@ -183,6 +183,12 @@ void visit_dist(Visitor& v, DistConfig& c) {
   v.field("backend", c.backend, {"`auto`: NCCL with CUDA, Gloo on CPU", {"auto", "nccl", "gloo"}});
   v.field("timeout_s", c.timeout_s, {"collective and rendezvous timeout in seconds"});
   v.field("bucket_mb", c.bucket_mb, {"gradient all-reduce bucket size in MiB"});
+  v.field("shard", c.shard,
+          {"`optimizer` (ZeRO-1): each rank keeps 1/world of the master weights and AdamW "
+           "moments; `gradients` (ZeRO-2): also 1/world of the gradients, reduce-scattered every "
+           "micro-step; bf16-mixed then computes with a bf16 copy of the trainable weights. "
+           "`bireco info --set dist.shard=... --world-size N` prints the memory per rank",
+           {"none", "optimizer", "gradients"}});
 }
 
 void visit_eval(Visitor& v, EvalConfig& c) {

@@ -26,14 +26,28 @@
 // Cost of the shortcuts: one extra copy of every gradient into and out of the buckets (DDP
 // avoids it by making .grad a view of the bucket), no overlap in the first step, and the
 // per-step 1-element agreement.
+//
+// Reduce-scatter (the sharded optimizer's ZeRO-1/2) changes three things:
+// 7. A bucket's buffer exists only from its first copy_in until its piece has arrived, and a
+//    parameter's .grad is released once copied into its bucket: what is left of the full
+//    gradient is the at most two buckets in flight (launch_ready waits for bucket k-2 before
+//    launching bucket k) and the .grad of the parameters whose contributions are not complete.
+// 8. Each bucket (padded with zeros to a multiple of the world size) goes out as one
+//    _reduce_scatter_base, c10d's reduce_scatter_tensor: rank r receives the sum of piece r,
+//    added into its shard_gradient(). Both Gloo and NCCL implement it in torch 2.x, so there is
+//    no all-reduce fallback.
+// 9. A late contribution (step 5) finds its .grad released, so .grad holds the late part
+//    alone: a second round reduces only those and adds them, instead of redoing the step.
 #include "bireco/distributed/gradient_sync.h"
 
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include <mutex>
+#include <optional>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
+#include "bireco/util/error.h"
 #include "group_impl.h"
 
 namespace bireco::distributed {
@@ -41,7 +55,10 @@ namespace bireco::distributed {
 struct Bucket {
   std::vector<size_t> params;    // indices into State::params
   std::vector<int64_t> offsets;  // element offset of each in `buffer`
-  torch::Tensor buffer;          // flat, the parameters' dtype and device
+  int64_t numel = 0;             // padded to a multiple of the world size when scattering
+  torch::TensorOptions options;  // the parameters' dtype and device
+  torch::Tensor buffer;          // flat; reduce-scatter: only while the bucket is in use
+  torch::Tensor piece;           // reduce-scatter: this rank's piece of the sum
   size_t pending = 0;            // gradients still to arrive this step
   c10::intrusive_ptr<c10d::Work> work;
 };
@@ -63,15 +80,26 @@ struct GradientSync::State {
   bool enabled = true;
   bool active = false;  // a synchronising backward has started this step
   int64_t launched = 0;
+  bool scatter = false;               // reduce-scatter into `shard` (steps 7 to 9)
+  torch::Tensor shard;                // this rank's pieces, bucket after bucket
+  std::vector<int64_t> shard_offset;  // where bucket k's piece starts in `shard`
+  size_t next_to_consume = 0;         // reduce-scatter: the first bucket not yet added in
   std::mutex mutex;
 
   void copy_in(size_t p) {
     Bucket& b = buckets[bucket_of[p]];
+    if (!b.buffer.defined()) {
+      // Reduce-scatter: in the parameters' dtype now (the sharded optimizer casts them to the
+      // compute dtype after construction).
+      b.options = params[b.params.front()].options().requires_grad(false);
+      b.buffer = torch::zeros({b.numel}, b.options);
+    }
     const size_t slot = slot_of[p];
     torch::Tensor view = b.buffer.narrow(0, b.offsets[slot], params[p].numel()).view(params[p].sizes());
     const torch::Tensor grad = params[p].grad();
     if (grad.defined()) {
       view.copy_(grad);
+      if (scatter) params[p].mutable_grad() = torch::Tensor();  // step 7: the bucket holds it
     } else {
       view.zero_();
     }
@@ -81,11 +109,52 @@ struct GradientSync::State {
 
   void launch_ready() {
     while (next_to_launch < buckets.size() && buckets[next_to_launch].pending == 0) {
-      Bucket& b = buckets[next_to_launch++];
-      std::vector<at::Tensor> one = {b.buffer};
-      b.work = group->impl().collectives->allreduce(one);
+      const size_t k = next_to_launch++;
+      Bucket& b = buckets[k];
+      if (scatter) {
+        if (k >= 2) consume_through(k - 2);
+        b.piece = torch::empty({b.numel / group->world_size()}, b.options);
+        b.work = group->impl().collectives->_reduce_scatter_base(b.piece, b.buffer);
+      } else {
+        std::vector<at::Tensor> one = {b.buffer};
+        b.work = group->impl().collectives->allreduce(one);
+      }
       ++launched;
     }
+  }
+
+  std::string bucket_name(size_t k) const {
+    return "(bucket " + std::to_string(k) + " of " + std::to_string(buckets.size()) + ")";
+  }
+
+  // Reduce-scatter: waits for the launched buckets up to `last`, adds their pieces into the
+  // shard and frees their buffers (step 7).
+  void consume_through(size_t last) {
+    for (; next_to_consume <= last && next_to_consume < next_to_launch; ++next_to_consume) {
+      Bucket& b = buckets[next_to_consume];
+      auto work = std::move(b.work);
+      b.work.reset();
+      group->impl().wait(work, "gradient reduce_scatter " + bucket_name(next_to_consume));
+      shard.narrow(0, shard_offset[next_to_consume], b.piece.numel()).add_(b.piece);
+      b.piece = torch::Tensor();
+      b.buffer = torch::Tensor();
+    }
+  }
+
+  // Reduce-scatter's finish() (steps 5, 8 and 9).
+  void finish_scatter() {
+    for (size_t p = 0; p < params.size(); ++p)
+      if (!ready[p]) copy_in(p);
+    launch_ready();
+    const bool redo = counted && any_rank_late();
+    consume_through(buckets.size());
+    if (!redo) return;
+    for (auto& b : buckets) b.pending = b.params.size();
+    next_to_launch = next_to_consume = 0;
+    for (size_t p = 0; p < params.size(); ++p) copy_in(p);  // the late parts, zero elsewhere
+    launch_ready();
+    consume_through(buckets.size());
+    counted = false;  // count again, as in the first step
   }
 
   void on_gradient_ready(size_t p) {
@@ -108,10 +177,11 @@ struct GradientSync::State {
       if (!buckets[k].work) continue;
       auto work = std::move(buckets[k].work);
       buckets[k].work.reset();
-      group->impl().wait(work, "gradient all_reduce (bucket " + std::to_string(k) + " of " +
-                                   std::to_string(buckets.size()) + ")");
+      group->impl().wait(work, "gradient all_reduce " + bucket_name(k));
     }
   }
+
+  void finish_all_reduce();  // finish() without reduce-scatter (step 5)
 
   // Whether any rank saw a late contribution this step (one 1-element all-reduce).
   bool any_rank_late() {
@@ -124,9 +194,18 @@ struct GradientSync::State {
 
 GradientSync::GradientSync(Group& group, const std::vector<torch::Tensor>& parameters,
                            double bucket_mb)
+    : GradientSync(group, parameters, bucket_mb, std::nullopt) {}
+
+GradientSync::GradientSync(Group& group, const std::vector<torch::Tensor>& parameters,
+                           double bucket_mb, torch::ScalarType scatter_dtype)
+    : GradientSync(group, parameters, bucket_mb, std::optional<torch::ScalarType>(scatter_dtype)) {}
+
+GradientSync::GradientSync(Group& group, const std::vector<torch::Tensor>& parameters,
+                           double bucket_mb, std::optional<torch::ScalarType> scatter_dtype)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.group = &group;
+  s.scatter = scatter_dtype.has_value();
   for (const auto& p : parameters) {
     if (p.requires_grad()) s.params.push_back(p);
   }
@@ -160,10 +239,21 @@ GradientSync::GradientSync(Group& group, const std::vector<torch::Tensor>& param
       b.offsets.push_back(numel);
       numel += s.params[p].numel();
     }
-    b.buffer = torch::zeros({numel}, s.params[members.front()].options().requires_grad(false));
-    group.impl().check_device(b.buffer, "gradient sync (the model's parameters)");
+    const int64_t world = group.world_size();
+    b.numel = s.scatter ? (numel + world - 1) / world * world : numel;
+    b.options = s.params[members.front()].options().requires_grad(false);
+    group.impl().check_device(torch::empty({0}, b.options),
+                              "gradient sync (the model's parameters)");
+    if (!s.scatter) b.buffer = torch::zeros({numel}, b.options);
     b.pending = members.size();
+    s.shard_offset.push_back(
+        s.buckets.empty() ? 0 : s.shard_offset.back() + s.buckets.back().numel / world);
     s.buckets.push_back(std::move(b));
+  }
+  if (s.scatter) {
+    const int64_t length =
+        s.buckets.empty() ? 0 : s.shard_offset.back() + s.buckets.back().numel / group.world_size();
+    s.shard = torch::zeros({length}, torch::TensorOptions(*scatter_dtype).device(group.device()));
   }
   // Step 2: the hooks; the accumulators are kept alive here (a parameter holds its own only
   // weakly, and a new one would not carry the hook).
@@ -202,12 +292,42 @@ void GradientSync::set_enabled(bool enabled) {
 
 bool GradientSync::enabled() const { return state_->enabled; }
 size_t GradientSync::bucket_count() const { return state_->buckets.size(); }
+
+std::vector<GradientSync::BucketLayout> GradientSync::layout() const {
+  std::vector<BucketLayout> out;
+  for (const auto& b : state_->buckets) out.push_back({b.params, b.offsets, b.numel});
+  return out;
+}
+
+torch::Tensor& GradientSync::shard_gradient() {
+  if (!state_->scatter) throw Error("GradientSync::shard_gradient: this sync all-reduces");
+  return state_->shard;
+}
 int64_t GradientSync::buckets_launched() const { return state_->launched; }
 
 void GradientSync::finish() {
   State& s = *state_;
   std::lock_guard<std::mutex> lock(s.mutex);
   if (!s.active) return;
+  if (s.scatter) {
+    s.finish_scatter();
+  } else {
+    s.finish_all_reduce();
+  }
+  if (!s.counted) {  // step 2: from now on each parameter is copied at its last contribution
+    s.expected = s.seen;
+    s.counted = true;
+  }
+  for (auto& b : s.buckets) b.pending = b.params.size();
+  s.ready.assign(s.params.size(), false);
+  s.seen.assign(s.params.size(), 0);
+  s.late = false;
+  s.next_to_launch = s.next_to_consume = 0;
+  s.active = false;
+}
+
+void GradientSync::State::finish_all_reduce() {
+  State& s = *this;
   // Step 5: complete the buckets backward left open, then launch them in order.
   for (size_t p = 0; p < s.params.size(); ++p) {
     if (!s.ready[p]) s.copy_in(p);
@@ -226,7 +346,6 @@ void GradientSync::finish() {
   s.wait_all();
   const double world = s.group->world_size();
   for (auto& b : s.buckets) {
-    b.pending = b.params.size();
     b.buffer.div_(world);
     for (size_t slot = 0; slot < b.params.size(); ++slot) {
       torch::Tensor& param = s.params[b.params[slot]];
@@ -238,15 +357,6 @@ void GradientSync::finish() {
       }
     }
   }
-  if (!s.counted) {  // step 2: from now on each parameter is copied at its last contribution
-    s.expected = s.seen;
-    s.counted = true;
-  }
-  s.ready.assign(s.params.size(), false);
-  s.seen.assign(s.params.size(), 0);
-  s.late = false;
-  s.next_to_launch = 0;
-  s.active = false;
 }
 
 void sync_gradients_reference(Group& group, const std::vector<torch::Tensor>& parameters) {

@@ -5,6 +5,11 @@
 namespace bireco::train {
 namespace {
 
+void check_adamw(const config::OptimConfig& optim) {
+  if (optim.name != "adamw") throw Error("optim.name: '" + optim.name + "' is not one of adamw");
+  if (optim.betas.size() != 2) throw Error("optim.betas: expected two numbers");
+}
+
 // LibTorch keys the optimizer state by the parameter's TensorImpl.
 void* state_key(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
 
@@ -16,8 +21,7 @@ bool no_weight_decay(const std::string& name) {
 }
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(model::Transformer& model, const config::OptimConfig& optim) {
-  if (optim.name != "adamw") throw Error("optim.name: '" + optim.name + "' is not one of adamw");
-  if (optim.betas.size() != 2) throw Error("optim.betas: expected two numbers");
+  check_adamw(optim);
   std::vector<torch::Tensor> decay, plain;
   for (const auto& item : model->named_parameters()) {
     if (!item.value().requires_grad()) continue;
@@ -34,6 +38,29 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(model::Transformer& model, const
   groups.emplace_back(plain, options(0.0));
   return std::make_unique<torch::optim::AdamW>(std::move(groups),
                                                torch::optim::AdamWOptions(optim.lr).weight_decay(optim.weight_decay));
+}
+
+std::unique_ptr<distributed::ShardedOptimizer> make_sharded_adamw(distributed::Group& group,
+                                                                  model::Transformer& model,
+                                                                  const config::StageConfig& config,
+                                                                  torch::ScalarType master,
+                                                                  torch::ScalarType compute) {
+  const auto& optim = config.optim;
+  check_adamw(optim);
+  distributed::ShardedAdamWOptions options;
+  options.mode = distributed::parse_shard_mode(config.dist.shard);
+  options.beta1 = optim.betas[0];
+  options.beta2 = optim.betas[1];
+  options.eps = optim.eps;
+  options.weight_decay = optim.weight_decay;
+  options.bucket_mb = config.dist.bucket_mb;
+  options.master = master;
+  options.compute = compute;
+  std::vector<distributed::ShardedParameter> parameters;
+  for (const auto& item : model->named_parameters())
+    if (item.value().requires_grad())
+      parameters.push_back({item.key(), item.value(), !no_weight_decay(item.key())});
+  return std::make_unique<distributed::ShardedOptimizer>(group, std::move(parameters), options);
 }
 
 void set_lr(torch::optim::Optimizer& optimizer, double lr) {

@@ -58,4 +58,27 @@ double trainable_bytes_per_parameter(const PrecisionPlan& plan) {
          static_cast<double>(c10::elementSize(plan.trainable));  // weight, gradient, 2 moments
 }
 
+torch::ScalarType compute_dtype(const PrecisionPlan& plan, bool sharded) {
+  return sharded && plan.precision == "bf16-mixed" ? torch::kBFloat16 : plan.trainable;
+}
+
+RankBytes trainable_bytes_per_rank(const PrecisionPlan& plan, const std::string& shard, int world) {
+  if (world < 1) throw Error("--world-size: must be at least 1");
+  const double master = static_cast<double>(c10::elementSize(plan.trainable));
+  RankBytes bytes;
+  if (shard == "none" || world == 1) {
+    bytes.weight = bytes.gradient = master;
+    bytes.moments = 2 * master;
+    return bytes;
+  }
+  if (shard != "optimizer" && shard != "gradients")
+    throw Error("dist.shard: '" + shard + "' is not one of none, optimizer, gradients");
+  const double compute = static_cast<double>(c10::elementSize(compute_dtype(plan, true)));
+  bytes.weight = compute;
+  bytes.gradient = master / world + (shard == "optimizer" ? compute : 0.0);
+  bytes.master = master / world;
+  bytes.moments = 2 * master / world;
+  return bytes;
+}
+
 }  // namespace bireco::train

@@ -9,6 +9,7 @@
 #include "bireco/distributed/environment.h"
 #include "bireco/distributed/gradient_sync.h"
 #include "bireco/distributed/group.h"
+#include "bireco/distributed/sharded_optimizer.h"
 #include "bireco/model/hf_io.h"
 #include "bireco/model/load.h"
 #include "bireco/model/lora.h"
@@ -133,10 +134,16 @@ Trainer::Trainer(config::StageConfig config) : config_(std::move(config)) {
   for (const auto& p : model_->parameters())
     if (p.requires_grad()) parameters_.push_back(p);
   cast_trainable(parameters_, precision_);  // bf16-mixed: fp32 adapters, before AdamW's moments
-  optimizer_ = make_adamw(model_, c.optim);
-  if (group_) {
-    distributed::broadcast_parameters(*group_, model_->parameters());
-    sync_ = std::make_unique<distributed::GradientSync>(*group_, parameters_, c.dist.bucket_mb);
+  const bool shard = distributed::parse_shard_mode(c.dist.shard) != distributed::ShardMode::kNone;
+  if (group_) distributed::broadcast_parameters(*group_, model_->parameters());
+  if (group_ && shard) {
+    sharded_ = make_sharded_adamw(*group_, model_, c, precision_.trainable,
+                                  compute_dtype(precision_, true));
+  } else {
+    if (shard) log::info("dist.shard '", c.dist.shard, "': one process, nothing to shard");
+    optimizer_ = make_adamw(model_, c.optim);
+    if (group_)
+      sync_ = std::make_unique<distributed::GradientSync>(*group_, parameters_, c.dist.bucket_mb);
   }
 }
 
@@ -197,14 +204,16 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
   sum_over_ranks(totals);
   const double world = group_ ? group_->world_size() : 1;
 
-  optimizer_->zero_grad();
+  sharded_ ? sharded_->zero_grad() : optimizer_->zero_grad();
   StepResult result;
   objective::Sums sums;
   for (size_t m = 0; m < micro_batches.size(); ++m) {
     // GradCache's several backward passes in compute() (one per chunk) are one micro-step to
     // the sync, like checkpointing's recomputations: each parameter is reduced after its last
     // contribution, which falls in the last chunk's pass.
-    if (sync_) sync_->set_enabled(m + 1 == micro_batches.size());
+    const bool last = m + 1 == micro_batches.size();
+    if (sync_) sync_->set_enabled(last);
+    if (sharded_) sharded_->begin_micro_step(last);
     objective::ObjectiveOutput out;
     {
       // bf16-mixed: the forward in bf16 where autocast casts (matmuls), fp32 weights and
@@ -213,6 +222,7 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
       out = objective_->compute(model_, micro_batches[m], step_, totals);
     }
     if (!out.backward_done) out.loss.backward();
+    if (sharded_) sharded_->end_micro_step(last);
     for (const auto& [name, value] : out.metrics) sums[name] += value;
     result.tokens += out.tokens;
   }
@@ -228,19 +238,26 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
   sum_over_ranks(sums, &result.tokens, &stop_signal_);
   result.metrics = objective_->finish(sums);
   const double clip = config_.optim.clip_grad_norm;
-  result.grad_norm = torch::nn::utils::clip_grad_norm_(parameters_, clip > 0 ? clip : std::numeric_limits<double>::infinity());
+  result.grad_norm =
+      sharded_ ? sharded_->clip_grad_norm(clip)
+               : torch::nn::utils::clip_grad_norm_(
+                     parameters_, clip > 0 ? clip : std::numeric_limits<double>::infinity());
   result.lr = config_.optim.lr * lr_factor(config_.schedule, step_, total_steps());
   // Every rank holds the same summed loss and the same all-reduced gradients: they all
   // decide alike, with no further collective.
   const double loss = result.metrics.at("loss");
   result.skipped = !std::isfinite(loss) || !std::isfinite(result.grad_norm);
   if (result.skipped) {
-    optimizer_->zero_grad();
+    sharded_ ? sharded_->zero_grad() : optimizer_->zero_grad();
     count_skip(!std::isfinite(loss) ? "loss" : "grad_norm", !std::isfinite(loss) ? loss : result.grad_norm);
   } else {
     consecutive_skips_ = 0;
-    set_lr(*optimizer_, result.lr);
-    optimizer_->step();
+    if (sharded_) {
+      sharded_->step(result.lr);
+    } else {
+      set_lr(*optimizer_, result.lr);
+      optimizer_->step();
+    }
   }
   ++step_;
   result.step = step_;
@@ -271,7 +288,9 @@ void Trainer::save_checkpoint(const fs::path& dir,
   contents.state.config = config::to_json(config_);
   contents.state.rng = gather_rng_states(group_.get(), model_->parameters().front().device());
   contents.state.data_files = data_files_;
-  contents.optimizer = optimizer_state_tensors(*optimizer_, model_);
+  // Sharded: every rank's slice gathered on rank 0, in the unsharded format (collective).
+  contents.optimizer =
+      sharded_ ? sharded_->state_tensors() : optimizer_state_tensors(*optimizer_, model_);
   contents.tokenizer_dir = tokenizer_dir(config_);
   // Embedding stages are handed over ready to use (export.h): sentence-transformers files,
   // and with LoRA the weights merged (a CPU copy) plus the adapter, which resume reads back.
@@ -289,7 +308,8 @@ void Trainer::save_checkpoint(const fs::path& dir,
   // ahead (or exits) before the checkpoint is complete. A failed write (disk full) is shared
   // through the wait: every rank stops with the error instead of the others hanging.
   std::string failure;
-  if (distributed::is_main(group_.get())) {
+  auto write = [&] {
+    if (!distributed::is_main(group_.get())) return;
     try {
       if (lora) {
         auto merged = merged_copy(model_, config_.model.lora);
@@ -301,7 +321,10 @@ void Trainer::save_checkpoint(const fs::path& dir,
       if (!group_) throw;
       failure = e.what();
     }
-  }
+  };
+  // Sharded bf16-mixed computes with a bf16 copy: the files get the fp32 master weights, as an
+  // unsharded run writes them.
+  sharded_ ? sharded_->with_master_weights(write) : write();
   if (!group_) return;
   auto failed = torch::tensor({failure.empty() ? 0.0 : 1.0}, torch::kFloat64).to(group_->device());
   group_->all_reduce_mean({failed});  // stands in for the barrier
@@ -327,23 +350,33 @@ void Trainer::resume_from(const fs::path& dir, bool accept_changed) {
     for (const auto& line : changed)
       log::warn("--resume-changed: continuing with a changed run: ", line);
   }
-  if (config_.model.use_lora) {
-    // The folder's weights are merged; the base (model.path) is unchanged by LoRA training,
-    // so only the adapter is read back, into the adapters model::load added.
-    const fs::path file = dir / "adapter" / "adapter_model.safetensors";
-    const auto adapter = model::read_safetensors(file);
-    torch::NoGradGuard no_grad;
-    for (auto& item : model_->named_parameters()) {
-      if (item.key().find(".lora_") == std::string::npos) continue;
-      auto found = adapter.find(model::peft_name(item.key(), "FEATURE_EXTRACTION"));
-      if (found == adapter.end()) throw Error(file.string() + ": adapter tensor for `" + item.key() + "` is missing");
-      item.value().copy_(found->second);
+  auto load_weights = [&] {
+    if (config_.model.use_lora) {
+      // The folder's weights are merged; the base (model.path) is unchanged by LoRA training,
+      // so only the adapter is read back, into the adapters model::load added.
+      const fs::path file = dir / "adapter" / "adapter_model.safetensors";
+      const auto adapter = model::read_safetensors(file);
+      torch::NoGradGuard no_grad;
+      for (auto& item : model_->named_parameters()) {
+        if (item.key().find(".lora_") == std::string::npos) continue;
+        auto found = adapter.find(model::peft_name(item.key(), "FEATURE_EXTRACTION"));
+        if (found == adapter.end())
+          throw Error(file.string() + ": adapter tensor for `" + item.key() + "` is missing");
+        item.value().copy_(found->second);
+      }
+    } else {
+      torch::NoGradGuard no_grad;
+      model::load_hf_weights(model_, dir);
     }
+  };
+  if (sharded_) {
+    // The saved weights become the master shard at full precision (then the compute copy).
+    sharded_->reload_master_weights(load_weights);
+    sharded_->load_state(read_optimizer_state(dir), dir.string());
   } else {
-    torch::NoGradGuard no_grad;
-    model::load_hf_weights(model_, dir);
+    load_weights();
+    load_optimizer_state(*optimizer_, model_, read_optimizer_state(dir), dir.string());
   }
-  load_optimizer_state(*optimizer_, model_, read_optimizer_state(dir), dir.string());
   sampler_->restore(state.sampler);
   restore_rng_states(state.rng, group_ ? group_->rank() : 0, model_->parameters().front().device(),
                      dir);

@@ -9,6 +9,7 @@
 #include "bireco/distributed/all_gather.h"
 #include "bireco/distributed/gradient_sync.h"
 #include "bireco/distributed/group.h"
+#include "bireco/distributed/sharded_optimizer.h"
 #include "bireco/model/checkpointing.h"
 #include "bireco/util/error.h"
 #include "tiny_mlp.h"
@@ -143,6 +144,73 @@ std::vector<torch::Tensor> run(const std::string& scenario, distributed::Group* 
     for (const auto& p : params) checksum += p.sum().item<double>();
     std::printf("final parameter sum %.6f\n", checksum);
     return params;
+  }
+  if (scenario == "sharded_adamw_optimizer" || scenario == "sharded_adamw_gradients") {
+    // 3 AdamW steps of 2 micro-steps (lr 0.05, weight decay 0.1 on the weights, none on the
+    // last bias, clipping at 0.5): ShardedOptimizer on the ranks, torch::optim::AdamW in one
+    // process. Each rank's loss is its rows' share of the global batch's mean, so the summed
+    // gradient is the full batch's. Returns the weights, every step's gradient norm, and (rank
+    // 0, or the one process) the last layer's moments and step count.
+    auto mlp = make_mlp(7);
+    const auto params = mlp->named_parameters();
+    constexpr double kLr = 0.05, kDecay = 0.1, kClip = 0.5;
+    std::unique_ptr<distributed::ShardedOptimizer> sharded;
+    std::unique_ptr<torch::optim::AdamW> reference;
+    if (group != nullptr) {
+      distributed::ShardedAdamWOptions options;
+      options.mode =
+          distributed::parse_shard_mode(scenario.substr(std::string("sharded_adamw_").size()));
+      options.weight_decay = kDecay;
+      options.bucket_mb = kBucketMb;
+      std::vector<distributed::ShardedParameter> trainable;
+      for (const auto& item : params)
+        if (item.value().requires_grad())
+          trainable.push_back({item.key(), item.value(), item.key() != "2.bias"});
+      sharded = std::make_unique<distributed::ShardedOptimizer>(*group, trainable, options);
+    } else {
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      groups.emplace_back(std::vector<torch::Tensor>{params["0.weight"], params["2.weight"]},
+                          std::make_unique<torch::optim::AdamWOptions>(
+                              torch::optim::AdamWOptions(kLr).weight_decay(kDecay)));
+      groups.emplace_back(std::vector<torch::Tensor>{params["2.bias"]},
+                          std::make_unique<torch::optim::AdamWOptions>(
+                              torch::optim::AdamWOptions(kLr).weight_decay(0)));
+      reference =
+          std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(kLr));
+    }
+    std::vector<double> norms;
+    for (int step = 0; step < 3; ++step) {
+      sharded ? sharded->zero_grad() : reference->zero_grad();
+      auto [x, y] = make_batch(500 + step, 16);  // 2 micro-batches of 8 rows, split over the ranks
+      for (int m = 0; m < 2; ++m) {
+        const auto xm = shard(x, m, 2), ym = shard(y, m, 2);
+        if (sharded) sharded->begin_micro_step(m == 1);
+        auto out = mlp->forward(shard(xm, rank, world));
+        (torch::mse_loss(out, shard(ym, rank, world), at::Reduction::Sum) / y.numel()).backward();
+        if (sharded) sharded->end_micro_step(m == 1);
+      }
+      if (sharded) {
+        norms.push_back(sharded->clip_grad_norm(kClip));
+        sharded->step(kLr);
+      } else {
+        norms.push_back(torch::nn::utils::clip_grad_norm_(mlp->parameters(), kClip));
+        reference->step();
+      }
+    }
+    auto out = detached(mlp->parameters());
+    out.push_back(torch::tensor(norms, torch::kFloat64));
+    if (sharded) {
+      const auto state = sharded->state_tensors();  // collective; rank 0 gets it
+      for (const auto& [name, tensor] : state)
+        if (name.rfind("2.weight.", 0) == 0) out.push_back(tensor);
+    } else {
+      auto& s = static_cast<torch::optim::AdamWParamState&>(
+          *reference->state().at(params["2.weight"].unsafeGetTensorImpl()));
+      out.push_back(s.exp_avg());
+      out.push_back(s.exp_avg_sq());
+      out.push_back(torch::tensor({s.step()}, torch::kLong));
+    }
+    return out;
   }
   if (scenario == "dead_peer") {
     distributed::barrier(group);

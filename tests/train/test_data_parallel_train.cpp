@@ -1,7 +1,9 @@
 // Data parallel through the real entry points: `bireco launch` with 2 Gloo ranks of batch B
 // ends with the same weights as one process of batch 2B, for stage I and for stage II with
 // cross-rank negatives and LoRA, with and without gradient checkpointing and GradCache
-// (TwoRanksEqualOneRank); a resumed 2-rank run equals the uninterrupted one; the shipped
+// (TwoRanksEqualOneRank); the same with the optimizer state and gradients sharded over the 2
+// ranks (ShardedTwoRanksEqualOneRank, dist.shard); a resumed 2-rank run equals the
+// uninterrupted one, also when a sharded run resumes on 1 rank and back on 2; the shipped
 // configs run on 2 ranks.
 #include <gtest/gtest.h>
 
@@ -17,18 +19,27 @@ namespace {
 namespace fs = std::filesystem;
 
 // `extra` is spliced into the JSON object (stage-specific keys).
+// `dist_extra` goes into "dist" (e.g. `, "shard": "optimizer"`).
 std::string stage_config(const fs::path& dir, int batch_size, const std::string& stage,
-                         const std::string& model_extra = "", const std::string& extra = "") {
+                         const std::string& model_extra = "", const std::string& extra = "",
+                         const std::string& dist_extra = "") {
   const fs::path root = test::source_dir();
   const std::string file = (dir / (stage + "-b" + std::to_string(batch_size) + ".json")).string();
   test::write_file(file, R"({"stage": ")" + stage + R"(", )" + extra + R"(
-    "model": {"path": ")" + (root / "configs/demo/tiny-llama").string() + R"(", "init": "random", "device": "cpu")" + model_extra + R"(},
+    "model": {"path": ")" + (root / "configs/demo/tiny-llama").string() +
+                             R"(", "init": "random", "device": "cpu")" + model_extra + R"(},
     "text": {"max_length": 32, "template": "{text}", "add_eos": true},
-    "data": {"train": [")" + (root / "data/demo/train/scifact.jsonl").string() + R"("], "default_instruction": "Retrieve"},
+    "data": {"train": [")" + (root / "data/demo/train/scifact.jsonl").string() +
+                             R"("], "default_instruction": "Retrieve"},
     "optim": {"lr": 1e-3, "weight_decay": 0.01},
-    "train": {"batch_size": )" + std::to_string(batch_size) + R"(, "grad_accum": 2, "max_steps": 3, "seed": 5, "precision": "fp32"},
-    "checkpoint": {"dir": ")" + (dir / ("out-b" + std::to_string(batch_size))).string() + R"(", "every": 0},
-    "dist": {"timeout_s": 60}})");
+    "train": {"batch_size": )" +
+                             std::to_string(batch_size) +
+                             R"(, "grad_accum": 2, "max_steps": 3, "seed": 5, "precision": "fp32"},
+    "checkpoint": {"dir": ")" +
+                             (dir / ("out-b" + std::to_string(batch_size))).string() +
+                             R"(", "every": 0},
+    "dist": {"timeout_s": 60)" +
+                             dist_extra + R"(}})");
   return file;
 }
 
@@ -42,27 +53,36 @@ std::vector<std::pair<std::string, torch::Tensor>> final_weights(const fs::path&
   return out;
 }
 
-// Trains 1 rank x batch 4 and 2 ranks x batch 2 with the same config; checks the final weights.
+double max_difference(const std::vector<std::pair<std::string, torch::Tensor>>& a,
+                      const std::vector<std::pair<std::string, torch::Tensor>>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    worst = std::max(worst, (a[i].second - b[i].second).abs().max().item<double>());
+  }
+  return worst;
+}
+
+// Trains 1 rank x batch 4 and 2 ranks x batch 2 with the same config (plus `two_rank_dist` in
+// the 2-rank run's "dist"); checks the final weights.
 void expect_two_ranks_equal_one(const std::string& stage, const std::string& model_extra = "",
-                                const std::string& extra = "") {
+                                const std::string& extra = "",
+                                const std::string& two_rank_dist = "") {
   test::TempDir tmp;
   const std::string bireco = test::bireco_binary().string();
   auto one = test::run_command(bireco + " train --config " +
                                stage_config(tmp.path(), 4, stage, model_extra, extra));
   ASSERT_EQ(one.status, 0) << one.output;
-  auto two = test::run_command(bireco + " launch --nproc-per-node 2 --master-port " +
-                               std::to_string(test::free_port()) + " -- train --config " +
-                               stage_config(tmp.path(), 2, stage, model_extra, extra));
+  auto two =
+      test::run_command(bireco + " launch --nproc-per-node 2 --master-port " +
+                        std::to_string(test::free_port()) + " -- train --config " +
+                        stage_config(tmp.path(), 2, stage, model_extra, extra, two_rank_dist));
   ASSERT_EQ(two.status, 0) << two.output;
 
   const auto a = final_weights(tmp / "out-b4/final");
   const auto b = final_weights(tmp / "out-b2/final");
-  ASSERT_EQ(a.size(), b.size());
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_EQ(a[i].first, b[i].first);
-    worst = std::max(worst, (a[i].second - b[i].second).abs().max().item<double>());
-  }
+  const double worst = max_difference(a, b);
   EXPECT_LT(worst, 1e-5) << "largest weight difference between 2 ranks x B and 1 rank x 2B";
   std::printf("max |2 ranks - 1 rank| over the final weights: %.3g\n", worst);
   // The run did change the weights (a vacuous pass would compare two untouched models).
@@ -126,6 +146,89 @@ INSTANTIATE_TEST_SUITE_P(DataParallelTrain, TwoRanksEqualOneRank, ::testing::Val
                          [](const ::testing::TestParamInfo<DataParallelCase>& info) {
                            return info.param.name;
                          });
+
+// The same runs with the optimizer state sharded over the 2 ranks (ZeRO-1) or the gradients too
+// (ZeRO-2), against one unsharded process. 10 KiB buckets: the tiny model's trainable tensors
+// spread over many buckets, most of them padded, so a rank's shard holds pieces of several
+// parameters and parameters are split between the ranks. Clipping (optim.clip_grad_norm 1) is
+// active, so the norm must be the global one.
+constexpr const char* kShardOptimizer = R"(, "shard": "optimizer", "bucket_mb": 0.01)";
+constexpr const char* kShardGradients = R"(, "shard": "gradients", "bucket_mb": 0.01)";
+
+struct ShardedCase {
+  const char* name;
+  const char* stage;
+  const char* model_extra;
+  const char* extra;
+  const char* dist;
+};
+
+const ShardedCase kShardedCases[] = {
+    {"StageOneShardOptimizer", "reconstruction", "", "", kShardOptimizer},
+    {"StageOneShardGradients", "reconstruction", "", "", kShardGradients},
+    {"StageOneShardGradientsCheckpointing", "reconstruction", R"(, "gradient_checkpointing": true)",
+     "", kShardGradients},
+    {"StageTwoLoraShardOptimizer", "contrastive", kLora, kCrossRank, kShardOptimizer},
+    {"StageTwoGradCacheLoraCheckpointingShardGradients", "contrastive", kCheckpointedLora,
+     R"("objective": {"contrastive": {"hard_negatives": 1, "gather_across_ranks": true, "gradcache_chunk": 1}},)",
+     kShardGradients},
+};
+
+void PrintTo(const ShardedCase& c, std::ostream* os) { *os << c.name; }
+
+class ShardedTwoRanksEqualOneRank : public ::testing::TestWithParam<ShardedCase> {};
+
+TEST_P(ShardedTwoRanksEqualOneRank, AfterThreeStepsOfTwoMicroBatches) {
+  const auto& c = GetParam();
+  expect_two_ranks_equal_one(c.stage, c.model_extra, c.extra, c.dist);
+}
+
+INSTANTIATE_TEST_SUITE_P(DataParallelTrain, ShardedTwoRanksEqualOneRank,
+                         ::testing::ValuesIn(kShardedCases),
+                         [](const ::testing::TestParamInfo<ShardedCase>& info) {
+                           return info.param.name;
+                         });
+
+// Checkpoints of a sharded run hold the whole state in the unsharded format: a ZeRO-1 run on 2
+// ranks resumed on 1 unsharded rank (global batch kept: batch 4 instead of 2), and that run's
+// checkpoint resumed on 2 sharded ranks again, end where the uninterrupted 2-rank run ends.
+TEST(DataParallelTrain, ShardedRunResumesAcrossWorldSizesLikeUninterrupted) {
+  test::TempDir tmp;
+  const std::string bireco = test::bireco_binary().string();
+  const std::string schedule =
+      " --set train.max_steps=6 --set checkpoint.every=2 --set checkpoint.keep=0";
+  const std::string two = bireco + " launch --nproc-per-node 2 --master-port " +
+                          std::to_string(test::free_port()) + " -- train --config " +
+                          stage_config(tmp.path(), 2, "reconstruction", "", "", kShardOptimizer) +
+                          schedule;
+  const std::string one =
+      bireco + " train --config " + stage_config(tmp.path(), 4, "reconstruction") + schedule;
+  auto whole = test::run_command(two);
+  ASSERT_EQ(whole.status, 0) << whole.output;
+  const auto uninterrupted = final_weights(tmp / "out-b2/final");
+
+  // 2 -> 1: the 1-rank run continues from the sharded run's step-2.
+  fs::create_directories(tmp / "out-b4");
+  fs::copy(tmp / "out-b2/step-2", tmp / "out-b4/step-2", fs::copy_options::recursive);
+  auto on_one = test::run_command(one + " --resume " + (tmp / "out-b4/step-2").string() +
+                                  " --resume-changed");
+  ASSERT_EQ(on_one.status, 0) << on_one.output;
+  const double two_to_one = max_difference(final_weights(tmp / "out-b4/final"), uninterrupted);
+  EXPECT_LT(two_to_one, 1e-5) << "2 sharded ranks -> 1 rank vs uninterrupted";
+
+  // 1 -> 2: the sharded run continues from the 1-rank run's step-4.
+  fs::remove_all(tmp / "out-b2");
+  fs::create_directories(tmp / "out-b2");
+  fs::copy(tmp / "out-b4/step-4", tmp / "out-b2/step-4", fs::copy_options::recursive);
+  auto back = test::run_command(two + " --resume " + (tmp / "out-b2/step-4").string() +
+                                " --resume-changed");
+  ASSERT_EQ(back.status, 0) << back.output;
+  ASSERT_NE(back.output.find("at step 4"), std::string::npos) << back.output;
+  const double one_to_two = max_difference(final_weights(tmp / "out-b2/final"), uninterrupted);
+  EXPECT_LT(one_to_two, 1e-5) << "1 rank -> 2 sharded ranks vs uninterrupted";
+  std::printf("max |resumed - uninterrupted|: 2 -> 1 ranks %.3g, 1 -> 2 ranks %.3g\n", two_to_one,
+              one_to_two);
+}
 
 // The shipped Llama-3.2-1B configs (checkpointing, bf16; stage II with LoRA dropout 0.05) run
 // under `bireco launch` on 2 Gloo ranks, on the tiny model, stage II from stage I's final/.

@@ -269,6 +269,24 @@ TEST(PrecisionPlan, FrozenTrainableAndAutocastPerPrecisionAndContradictionsNameB
   EXPECT_EQ(frozen_bytes_per_parameter(mixed), 2.0);
   EXPECT_EQ(trainable_bytes_per_parameter(mixed), 16.0);
   EXPECT_EQ(trainable_bytes_per_parameter(pure), 8.0);
+  // Sharded over 8 ranks (dist.shard): bf16-mixed computes with a bf16 copy and keeps 1/8 of
+  // the fp32 master weights, moments and gradient; `optimizer` also the whole bf16 .grad.
+  EXPECT_EQ(compute_dtype(mixed, true), torch::kBFloat16);
+  EXPECT_EQ(compute_dtype(mixed, false), torch::kFloat32);
+  EXPECT_EQ(compute_dtype(pure, true), torch::kBFloat16);
+  EXPECT_EQ(compute_dtype(fp32, true), torch::kFloat32);
+  const auto zero1 = trainable_bytes_per_rank(mixed, "optimizer", 8);
+  EXPECT_EQ(zero1.weight, 2.0);
+  EXPECT_EQ(zero1.gradient, 2.0 + 0.5);
+  EXPECT_EQ(zero1.master, 0.5);
+  EXPECT_EQ(zero1.moments, 1.0);
+  EXPECT_EQ(trainable_bytes_per_rank(mixed, "gradients", 8).total(), 4.0);
+  EXPECT_EQ(trainable_bytes_per_rank(mixed, "none", 8).total(), 16.0);
+  EXPECT_EQ(trainable_bytes_per_rank(mixed, "optimizer", 1).total(), 16.0);  // nothing to shard
+  EXPECT_EQ(trainable_bytes_per_rank(fp32, "optimizer", 2).total(), 4 + 4 + 2 + 2 + 4.0);
+  EXPECT_NE(
+      test::error_of([&] { trainable_bytes_per_rank(mixed, "params", 2); }).find("dist.shard"),
+      std::string::npos);
   for (const auto& [precision, dtype] : {std::pair<std::string, std::string>{"fp32", "bfloat16"},
                                          {"bf16", "float32"},
                                          {"bf16", "float16"}}) {

@@ -120,6 +120,8 @@ struct DistConfig {
   std::string backend = "auto";
   double timeout_s = 600;
   double bucket_mb = 25;
+  // none | optimizer (ZeRO-1) | gradients (ZeRO-2): distributed/sharded_optimizer.h.
+  std::string shard = "none";
 };
 
 // Evaluation during training (train/evaluation.h): on when any task is listed.

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "bireco/config/stage_config.h"
+#include "bireco/distributed/sharded_optimizer.h"
 #include "bireco/model/safetensors.h"
 #include "bireco/model/transformer.h"
 
@@ -23,6 +24,15 @@ bool no_weight_decay(const std::string& name);
 std::unique_ptr<torch::optim::AdamW> make_adamw(model::Transformer& model, const config::OptimConfig& optim);
 
 void set_lr(torch::optim::Optimizer& optimizer, double lr);
+
+// The sharded AdamW (dist.shard optimizer | gradients) over the model's trainable parameters,
+// with optim's hyper-parameters and make_adamw's weight-decay groups; they become its master
+// weights (in `master`, their dtype now) and are cast to `compute`.
+std::unique_ptr<distributed::ShardedOptimizer> make_sharded_adamw(distributed::Group& group,
+                                                                  model::Transformer& model,
+                                                                  const config::StageConfig& config,
+                                                                  torch::ScalarType master,
+                                                                  torch::ScalarType compute);
 
 // "<param>.exp_avg", "<param>.exp_avg_sq", "<param>.step" (int64 [1]) for every parameter the
 // optimizer has state for.

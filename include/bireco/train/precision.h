@@ -43,4 +43,21 @@ void cast_trainable(const std::vector<torch::Tensor>& parameters, const Precisio
 double frozen_bytes_per_parameter(const PrecisionPlan& plan);
 double trainable_bytes_per_parameter(const PrecisionPlan& plan);
 
+// The dtype the trainable parameters compute in: plan.trainable, except that a sharded
+// optimizer (dist.shard optimizer | gradients, more than one rank) under bf16-mixed keeps the
+// float32 master weights sharded and computes with a bfloat16 copy, as DeepSpeed's bf16 ZeRO
+// does (distributed/sharded_optimizer.h).
+torch::ScalarType compute_dtype(const PrecisionPlan& plan, bool sharded);
+
+// What one trainable parameter costs one rank of a `world`-rank run with dist.shard `shard`
+// (none | optimizer | gradients; sharding does nothing on one rank), in bytes. Unsharded, the
+// weight is its own master (master 0). Sharded, the gradient counts this rank's shard of it
+// (master dtype) plus, under `optimizer`, the whole compute-dtype .grad kept through
+// accumulation; `gradients` keeps at most two buckets of it, not counted here.
+struct RankBytes {
+  double weight = 0, gradient = 0, master = 0, moments = 0;
+  double total() const { return weight + gradient + master + moments; }
+};
+RankBytes trainable_bytes_per_rank(const PrecisionPlan& plan, const std::string& shard, int world);
+
 }  // namespace bireco::train

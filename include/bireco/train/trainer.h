@@ -27,6 +27,7 @@
 namespace bireco::distributed {
 class Group;
 class GradientSync;
+class ShardedOptimizer;
 }  // namespace bireco::distributed
 namespace bireco::util {
 class MetricsWriter;
@@ -115,7 +116,10 @@ class Trainer {
   std::unique_ptr<data::BatchSampler> sampler_;
   model::Transformer model_{nullptr};
   std::unique_ptr<objective::Objective> objective_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;  // null when sharded_ takes its place
+  // dist.shard optimizer | gradients on more than one rank: AdamW state and gradients sharded
+  // over the ranks (distributed/sharded_optimizer.h), instead of optimizer_ and sync_.
+  std::unique_ptr<distributed::ShardedOptimizer> sharded_;
   std::vector<torch::Tensor> parameters_;  // those that require grad
   std::unique_ptr<distributed::Group> group_;      // null for one process
   std::unique_ptr<distributed::GradientSync> sync_;
