@@ -4,7 +4,9 @@
 // scripts/chaos.sh and users check a checkpoint is readable.
 #include <ATen/detail/CUDAHooksInterface.h>
 
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "bireco/cli/command.h"
 #include "bireco/config/document.h"
@@ -65,19 +67,52 @@ void print_build() {
             << "cpu threads      " << torch::get_num_threads() << "\n";
 }
 
+// Per-rank memory of a `world`-rank run with `stage`'s dist.shard, for each precision: the
+// weights (frozen ones included), gradients, master weights and AdamW moments, so a run can be
+// sized before it is queued (activations not included).
+void print_rank_memory(const config::StageConfig& stage, int64_t trainable, int64_t frozen,
+                       int world) {
+  const std::string& shard = stage.dist.shard;
+  std::cout << "per rank         dist.shard " << shard << ", " << world << " rank(s)"
+            << (shard != "none" && world == 1 ? " (one rank: nothing to shard)" : "")
+            << "; activations extra\n";
+  auto cell = [](double bytes) {
+    std::ostringstream out;
+    out << std::setw(11) << gib(bytes);
+    return out.str();
+  };
+  std::cout << "  precision       weights   gradients      master     moments       total\n";
+  for (const std::string precision : {"fp32", "bf16", "bf16-mixed"}) {
+    const auto plan = train::plan_precision(precision, "auto", torch::kCPU);
+    const auto rb = train::trainable_bytes_per_rank(plan, shard, world);
+    const double weights = trainable * rb.weight + frozen * train::frozen_bytes_per_parameter(plan);
+    const double gradients = trainable * rb.gradient, master = trainable * rb.master,
+                 moments = trainable * rb.moments;
+    std::cout << "  " << std::left << std::setw(11) << precision << std::right << " "
+              << cell(weights) << " " << cell(gradients) << " " << cell(master) << " "
+              << cell(moments) << " " << cell(weights + gradients + master + moments) << "\n";
+  }
+}
+
 }  // namespace
 
 Command add_info(CLI::App& app) {
   struct Options {
     std::string model;
     std::vector<std::string> overrides;
+    int world_size = 1;
   };
   auto o = std::make_shared<Options>();
   auto* sub = app.add_subcommand("info",
                                  "describe the build (LibTorch, CUDA, NCCL) and a model directory: "
                                  "architecture, parameters, memory");
   sub->add_option("--model", o->model, "Hugging Face model directory");
-  sub->add_option("--set", o->overrides, "model.* overrides, e.g. model.lora.r=16");
+  sub->add_option("--set", o->overrides,
+                  "stage-config overrides, e.g. model.lora.r=16, train.precision=bf16-mixed, "
+                  "dist.shard=optimizer");
+  sub->add_option("--world-size", o->world_size,
+                  "data-parallel ranks to size the per-rank memory for (with dist.shard)")
+      ->check(CLI::PositiveNumber);
   return {sub, [o]() -> int {
             print_build();
             if (o->model.empty()) return kExitOk;
@@ -125,6 +160,7 @@ Command add_info(CLI::App& app) {
                       << c10::toString(plan.frozen)
                       << "; training (weights, grads, AdamW states; activations extra) "
                       << gib(frozen * frozen_bytes + trainable * trainable_bytes) << "\n";
+            print_rank_memory(stage, trainable, frozen, o->world_size);
             return kExitOk;
           }};
 }

@@ -78,6 +78,49 @@ TEST(CliInfo, ReportsArchitectureAndParameterCounts) {
       << r.output;
 }
 
+// Sizing a sharded run before queueing it: Llama-3.1-8B's shape (8 030 261 248 parameters),
+// full fine-tuning, per rank of 8. bf16-mixed with dist.shard optimizer: bf16 weights 2 B, bf16
+// .grad 2 B + fp32 gradient shard 0.5 B, fp32 master 0.5 B, moments 1 B per parameter (the
+// figure configs/stage1/llama-3.1-8b.yaml quotes); gradients drops the 2 B .grad; unsharded
+// every rank holds 16 B.
+TEST(CliInfo, PrintsPerRankMemoryOfShardedRuns) {
+  TempDir tmp;
+  bireco::test::write_file(tmp / "config.json", R"({
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128256,
+    "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+    "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_act": "silu",
+    "max_position_embeddings": 131072, "rms_norm_eps": 1e-05, "rope_theta": 500000.0,
+    "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                     "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+    "tie_word_embeddings": false, "attention_bias": false, "mlp_bias": false,
+    "bos_token_id": 128000, "eos_token_id": 128009, "torch_dtype": "bfloat16"})");
+  const std::string info =
+      bireco::test::bireco_binary().string() + " info --model " + tmp.path().string();
+  auto r = bireco::test::run_command(info + " --set dist.shard=optimizer --world-size 8");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("8030261248 total"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("dist.shard optimizer, 8 rank(s)"), std::string::npos) << r.output;
+  EXPECT_NE(
+      r.output.find("bf16-mixed    14.96 GiB   18.70 GiB    3.74 GiB    7.48 GiB   44.87 GiB"),
+      std::string::npos)
+      << r.output;
+  r = bireco::test::run_command(info + " --set dist.shard=gradients --world-size 8");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(
+      r.output.find("bf16-mixed    14.96 GiB    3.74 GiB    3.74 GiB    7.48 GiB   29.92 GiB"),
+      std::string::npos)
+      << r.output;
+  r = bireco::test::run_command(info + " --world-size 8");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(
+      r.output.find("bf16-mixed    29.92 GiB   29.92 GiB    0.00 GiB   59.83 GiB  119.66 GiB"),
+      std::string::npos)
+      << r.output;
+  r = bireco::test::run_command(info + " --set dist.shard=params");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("dist.shard"), std::string::npos) << r.output;
+}
+
 // The one CUDA-enabled binary says what it was built against and what this machine offers:
 // the test suite runs where no GPU or driver exists, so CUDA must read as unavailable there
 // (and available wherever torch itself sees a device).
