@@ -182,6 +182,8 @@ struct GradientSync::State {
   }
 
   void finish_all_reduce();  // finish() without reduce-scatter (step 5)
+  void attach_hooks();       // step 2
+  void detach_hooks();
 
   // Whether any rank saw a late contribution this step (one 1-element all-reduce).
   bool any_rank_late() {
@@ -255,25 +257,41 @@ GradientSync::GradientSync(Group& group, const std::vector<torch::Tensor>& param
         s.buckets.empty() ? 0 : s.shard_offset.back() + s.buckets.back().numel / group.world_size();
     s.shard = torch::zeros({length}, torch::TensorOptions(*scatter_dtype).device(group.device()));
   }
+  s.attach_hooks();
+}
+
+void GradientSync::State::attach_hooks() {
   // Step 2: the hooks; the accumulators are kept alive here (a parameter holds its own only
   // weakly, and a new one would not carry the hook).
-  for (size_t p = 0; p < s.params.size(); ++p) {
-    auto accumulator = torch::autograd::impl::grad_accumulator(s.params[p]);
-    State* state = &s;
-    s.hook_keys.push_back(accumulator->add_post_hook(
-        std::make_unique<torch::autograd::utils::LambdaPostHook>(
+  for (size_t p = 0; p < params.size(); ++p) {
+    auto accumulator = torch::autograd::impl::grad_accumulator(params[p]);
+    State* state = this;
+    hook_keys.push_back(
+        accumulator->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
             [state, p](const torch::autograd::variable_list& outputs,
                        const torch::autograd::variable_list& /*inputs*/) {
               state->on_gradient_ready(p);
               return outputs;
             })));
-    s.accumulators.push_back(std::move(accumulator));
+    accumulators.push_back(std::move(accumulator));
   }
+}
+
+void GradientSync::State::detach_hooks() {
+  for (size_t p = 0; p < accumulators.size(); ++p) accumulators[p]->del_post_hook(hook_keys[p]);
+  accumulators.clear();
+  hook_keys.clear();
+}
+
+void GradientSync::reattach() {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->detach_hooks();
+  state_->attach_hooks();
 }
 
 GradientSync::~GradientSync() {
   State& s = *state_;
-  for (size_t p = 0; p < s.accumulators.size(); ++p) s.accumulators[p]->del_post_hook(s.hook_keys[p]);
+  s.detach_hooks();
   // Outstanding work (an exception skipped finish()) must end before its buffer is freed.
   for (auto& b : s.buckets) {
     if (b.work) {

@@ -91,10 +91,17 @@ struct ShardedOptimizer::State {
     return out;
   }
 
+  // Tensor::set_data to another dtype (or device) replaces a parameter's gradient accumulator,
+  // so GradientSync hooks the new ones.
   void cast_parameters(torch::ScalarType dtype) {
     torch::NoGradGuard no_grad;
-    for (auto& p : params)
-      if (p.tensor.scalar_type() != dtype) p.tensor.set_data(p.tensor.to(dtype));
+    bool changed = false;
+    for (auto& p : params) {
+      if (p.tensor.scalar_type() == dtype) continue;
+      p.tensor.set_data(p.tensor.to(dtype));
+      changed = true;
+    }
+    if (changed) sync->reattach();
   }
 };
 
@@ -270,11 +277,14 @@ void ShardedOptimizer::with_master_weights(const std::function<void()>& use) {
     compute.push_back(s.params[p].tensor.detach());
     s.params[p].tensor.set_data(full[p]);
   }
-  struct Restore {  // the compute copy comes back even when `use` throws
+  // The compute copy comes back even when `use` throws (set_data to another dtype and device
+  // replaces the gradient accumulators: hooked again).
+  struct Restore {
     State& s;
     std::vector<torch::Tensor>& compute;
     ~Restore() {
       for (size_t p = 0; p < s.params.size(); ++p) s.params[p].tensor.set_data(compute[p]);
+      s.sync->reattach();
     }
   } restore{s, compute};
   use();

@@ -43,6 +43,11 @@ class GradientSync {
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
 
+  // Hooks the parameters' current gradient accumulators again: Tensor::set_data to another
+  // dtype or device gives a parameter a new one, without the hook (the sharded optimizer's
+  // casts between master and compute dtype).
+  void reattach();
+
   // false: backward passes only accumulate locally, with no communication (no_sync).
   void set_enabled(bool enabled);
   bool enabled() const;
