@@ -36,6 +36,8 @@ ShardMode parse_shard_mode(const std::string& shard) {
 
 namespace {
 
+constexpr int64_t kUpdateChunk = int64_t{1} << 20;  // elements per AdamW update chunk (4 MiB fp32)
+
 // The elements of one parameter that lie in this rank's shard.
 struct Segment {
   size_t param = 0;         // index into State::params
@@ -168,8 +170,11 @@ void ShardedOptimizer::end_micro_step(bool /*last*/) {
 double ShardedOptimizer::clip_grad_norm(double max_norm) {
   State& s = *state_;
   torch::Tensor& grad = s.sync->shard_gradient();
-  // Step 3: padding is zero, and every element is in exactly one rank's shard.
-  auto squares = grad.to(torch::kFloat64).square().sum().reshape({1});
+  // Step 3: padding is zero, and every element is in exactly one rank's shard. (norm() reduces
+  // without a shard-sized temporary, as clip_grad_norm_'s per-parameter norms do.)
+  const double local = grad.norm().item<double>();
+  auto squares =
+      torch::full({1}, local * local, torch::TensorOptions(torch::kFloat64).device(grad.device()));
   s.group->all_reduce_mean({squares});
   const double norm = std::sqrt(squares.item<double>() * s.group->world_size());
   if (max_norm > 0) {
@@ -192,10 +197,17 @@ void ShardedOptimizer::step(double lr) {
   ++s.steps;
   const double bias_correction1 = 1 - std::pow(o.beta1, static_cast<double>(s.steps));
   const double bias_correction2 = 1 - std::pow(o.beta2, static_cast<double>(s.steps));
-  s.exp_avg.mul_(o.beta1).add_(grad, 1 - o.beta1);
-  s.exp_avg_sq.mul_(o.beta2).addcmul_(grad, grad, 1 - o.beta2);
-  const auto denom = (s.exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(o.eps);
-  s.master.addcdiv_(s.exp_avg, denom, -lr / bias_correction1);
+  // In chunks, so that the temporaries (the denominator) stay small beside the shard.
+  const int64_t n = s.master.numel();
+  for (int64_t begin = 0; begin < n; begin += kUpdateChunk) {
+    const int64_t length = std::min(kUpdateChunk, n - begin);
+    auto g = grad.narrow(0, begin, length), m = s.exp_avg.narrow(0, begin, length),
+         v = s.exp_avg_sq.narrow(0, begin, length);
+    m.mul_(o.beta1).add_(g, 1 - o.beta1);
+    v.mul_(o.beta2).addcmul_(g, g, 1 - o.beta2);
+    const auto denom = (v.sqrt() / std::sqrt(bias_correction2)).add_(o.eps);
+    s.master.narrow(0, begin, length).addcdiv_(m, denom, -lr / bias_correction1);
+  }
   for (size_t k = 0; k < s.buckets.size(); ++k) {
     const auto full = s.gather_bucket(k, s.master, o.compute);
     s.for_each_in_bucket(k, full, [&](size_t p, const torch::Tensor& values) {
