@@ -1,6 +1,6 @@
 """MTEB, offline, on a bireco export gives bireco eval's nDCG@10.
 
-  mteb_export_parity.py --bireco BIN (--model EXPORT_DIR | --source MODEL_DIR [--template T] [--max-length N])
+  mteb_export_parity.py --bireco BIN (--model EXPORT_DIR | --source MODEL_DIR [--template T] [--max-length N] [--init-range S])
                         --data BEIR_DIR --work DIR [--max-corpus N]
 
 A retrieval task defined from local BEIR files (corpus.jsonl, queries.jsonl, qrels/test.tsv; no hub),
@@ -116,6 +116,8 @@ def main():
     p.add_argument("--work", required=True)
     p.add_argument("--max-corpus", type=int, default=0)
     p.add_argument("--max-queries", type=int, default=0)
+    p.add_argument("--init-range", type=float, default=0.0,
+                   help="with --source without weights: the random initialiser's standard deviation")
     args = p.parse_args()
     import mteb
     import torch

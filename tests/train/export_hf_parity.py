@@ -93,8 +93,13 @@ def make_source(args, folder):
         # A config without weights (configs/demo/tiny-llama): random ones, seeded, as HF initialises.
         from transformers import AutoConfig, AutoModelForCausalLM
 
+        # --init-range widens HF's initialiser (0.02): at 0.02 the tiny model's embeddings all lie
+        # within 0.04 cosine of each other, so that rankings tie to within fp32 rounding.
         torch.manual_seed(0)
-        AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(args.source)).save_pretrained(folder)
+        config = AutoConfig.from_pretrained(args.source)
+        if getattr(args, "init_range", None):
+            config.initializer_range = args.init_range
+        AutoModelForCausalLM.from_config(config).save_pretrained(folder)
     for name in os.listdir(args.source):
         if os.path.exists(os.path.join(folder, name)):
             continue
