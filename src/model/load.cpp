@@ -2,6 +2,7 @@
 #include "bireco/model/load.h"
 
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "bireco/model/hf_io.h"
@@ -81,6 +82,28 @@ Transformer load(const config::ModelConfig& o, int64_t seed) {
   model->gradient_checkpointing = o.gradient_checkpointing;
   if (o.use_lora) apply_lora(model, o.lora, seed);
   return model;
+}
+
+bool cpuinfo_has_native_bf16(const std::string& cpuinfo) {
+  std::istringstream lines(cpuinfo);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line);
+    for (std::string w; words >> w;)
+      if (w == "amx_bf16" || w == "avx512_bf16") return true;
+  }
+  return false;
+}
+
+bool native_bf16(const torch::Device& device) {
+  if (device.is_cuda()) return true;
+  static const bool cpu = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::stringstream text;
+    text << in.rdbuf();
+    return cpuinfo_has_native_bf16(text.str());
+  }();
+  return cpu;
 }
 
 }  // namespace bireco::model

@@ -7,7 +7,7 @@ namespace bireco::train {
 
 std::string resolve_precision(const std::string& precision, const torch::Device& device) {
   const std::string wanted =
-      precision == "auto" ? (device.is_cuda() ? "bf16-mixed" : "fp32") : precision;
+      precision == "auto" ? (model::native_bf16(device) ? "bf16-mixed" : "fp32") : precision;
   if (wanted == "fp32" || wanted == "bf16" || wanted == "bf16-mixed") return wanted;
   throw Error("train.precision: '" + precision + "' is not one of auto, fp32, bf16, bf16-mixed");
 }

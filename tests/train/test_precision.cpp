@@ -86,14 +86,25 @@ TEST_P(AutocastGuardOn, CastsMatmulToBf16AndRestoresTheStateItFound) {
 INSTANTIATE_TEST_SUITE_P(Devices, AutocastGuardOn,
                          ::testing::ValuesIn(model::test_util::test_devices()));
 
-TEST(ResolvePrecision, AutoIsFp32OnCpuAndBf16MixedOnCudaAndUnknownValuesAreNamed) {
-  EXPECT_EQ(resolve_precision("auto", kCpu), "fp32");
+TEST(ResolvePrecision, AutoIsBf16MixedWhereBf16IsNativeAndUnknownValuesAreNamed) {
+  EXPECT_EQ(resolve_precision("auto", kCpu), model::native_bf16(kCpu) ? "bf16-mixed" : "fp32");
   EXPECT_EQ(resolve_precision("auto", torch::Device(torch::kCUDA, 0)), "bf16-mixed");
   EXPECT_EQ(resolve_precision("bf16-mixed", kCpu), "bf16-mixed");
   EXPECT_EQ(resolve_precision("bf16", kCpu), "bf16");
   const auto message = test::error_of([] { resolve_precision("fp16", kCpu); });
   EXPECT_NE(message.find("train.precision"), std::string::npos) << message;
   EXPECT_NE(message.find("'fp16'"), std::string::npos) << message;
+}
+
+TEST(NativeBf16, ReadFromTheCpuFlags) {
+  const std::string zen3 = "processor : 0\nflags\t\t: fpu sse avx2 fma avx512f vaes\n";
+  const std::string sapphire = "processor : 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16\n";
+  const std::string cooper = "flags : avx512f avx512_bf16\n";
+  EXPECT_FALSE(model::cpuinfo_has_native_bf16(zen3));
+  EXPECT_TRUE(model::cpuinfo_has_native_bf16(sapphire));
+  EXPECT_TRUE(model::cpuinfo_has_native_bf16(cooper));
+  EXPECT_FALSE(model::cpuinfo_has_native_bf16("model name : amx_bf16 in a name\n"));  // flags lines only
+  EXPECT_TRUE(model::native_bf16(torch::Device(torch::kCUDA, 0)));
 }
 
 // at::linear casts its (non-view) fp32 weight through autocast's cache. A checkpointed call

@@ -11,7 +11,7 @@
 namespace bireco::train {
 
 // `precision` (auto | fp32 | bf16 | bf16-mixed) on `device` -> fp32 | bf16 | bf16-mixed; auto
-// is fp32 on CPU and bf16-mixed on CUDA.
+// is bf16-mixed where bf16 matmuls are native (CUDA, AMX / AVX512-BF16 CPUs), else fp32.
 std::string resolve_precision(const std::string& precision, const torch::Device& device);
 
 struct PrecisionPlan {
