@@ -13,6 +13,7 @@ Command add_eval(CLI::App& app) {
   struct Options {
     std::string model, task, data, split = "test", out, run, instruction, cache, device = "auto", dtype = "auto",
         tag = "bireco";
+    bool padded = false;
     int64_t batch_tokens = 16384, max_queries = 0, max_corpus = 0;
     bool keep_identical_ids = false;
   };
@@ -32,8 +33,11 @@ Command add_eval(CLI::App& app) {
       "retrieval: rank documents whose id is the query's id too (BEIR and MTEB drop them)");
   sub->add_option("--batch-tokens", o->batch_tokens, "padded tokens per batch")->capture_default_str();
   sub->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", o->dtype, "float32, bfloat16, float16, or auto: bfloat16 on CUDA, float32 on CPU")
+  sub->add_option("--dtype", o->dtype, "float32, bfloat16, float16, or auto: bfloat16 on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16), else float32")
       ->capture_default_str();
+  sub->add_flag("--padded", o->padded,
+                "run padded batches as transformers / sentence-transformers do (default: padding-free, "
+                "equal to fp32 rounding); for comparisons that hinge on exact ties");
   sub->add_option("--tag", o->tag, "run tag (last column of the run file)")->capture_default_str();
   sub->add_option(
          "--max-queries", o->max_queries,
@@ -51,6 +55,7 @@ Command add_eval(CLI::App& app) {
             auto settings = eval::EncoderSettings::from_model_dir(o->model);
             settings.batch_tokens = o->batch_tokens;
             settings.dtype = o->dtype;
+            settings.padding_free = !o->padded;
             auto encoder = eval::Encoder::load(o->model, o->device, settings);
             eval::TaskOptions options;
             options.split = o->split;

@@ -53,6 +53,7 @@ std::pair<torch::Tensor, torch::Tensor> read_token_rows(const std::string& file,
 Command add_forward(CLI::App& app) {
   struct Options {
     std::string model, tokens, out, dtype = "float32";
+    bool padded = false;
   };
   auto o = std::make_shared<Options>();
   auto* sub = app.add_subcommand("forward", "run the model on token ids and write hidden states, logits and embeddings");
@@ -60,6 +61,9 @@ Command add_forward(CLI::App& app) {
   sub->add_option("--tokens", o->tokens, "ids.json: {\"input_ids\": [[...], ...]}")->required();
   sub->add_option("--out", o->out, "out.safetensors")->required();
   sub->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->capture_default_str();
+  sub->add_flag("--padded", o->padded,
+                "run the padded batch as transformers does (default: padding-free, as bireco trains "
+                "and embeds; equal at real tokens to fp32 rounding)");
   return {sub, [o]() -> int {
             config::ModelConfig mc;
             mc.path = o->model;
@@ -67,10 +71,11 @@ Command add_forward(CLI::App& app) {
             model::parse_dtype(o->dtype, "--dtype");
             auto m = model::load(mc, 0);
             m->eval();
+            m->padding_free = !o->padded;
             torch::NoGradGuard no_grad;
             auto [ids, mask] = read_token_rows(o->tokens, m->config.vocab_size);
             const torch::Device device = m->embed->weight.device();
-            auto hidden = m->forward(ids.to(device), mask.to(device)).last_hidden_state;  // (B, L, C)
+            auto hidden = m->forward(ids.to(device), mask).last_hidden_state;  // (B, L, C)
             const int64_t B = hidden.size(0), L = hidden.size(1);
             // One row at a time keeps the [L, V] logits of a single text in memory.
             std::vector<torch::Tensor> logits;

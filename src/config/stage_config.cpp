@@ -41,6 +41,11 @@ void visit_model(Visitor& v, ModelConfig& c) {
   v.field("normalize", c.normalize, {"L2-normalise embeddings"});
   v.field("gradient_checkpointing", c.gradient_checkpointing,
           {"recompute each decoder layer in backward instead of storing its activations"});
+  v.field("padding_free", c.padding_free,
+          {"run each pass packed: the real tokens of a padded batch end to end, each text "
+           "attending to itself (varlen flash attention on CUDA), so no layer computes on "
+           "padding; equal to the padded pass but for dropout masks, which are drawn over the "
+           "packed tokens"});
   v.optional_section("lora", c.use_lora, "LoRA adapters on the base weights; null trains all "
                      "weights", [&](Visitor& s) { visit_lora(s, c.lora); });
 }
@@ -159,7 +164,8 @@ void visit_train(Visitor& v, TrainConfig& c) {
   v.field("epochs", c.epochs, {"passes over the data when max_steps is 0"});
   v.field("seed", c.seed, {"seeds initialisation, shuffling and dropout"});
   v.field("precision", c.precision,
-          {"`auto`: bf16-mixed on GPU, fp32 on CPU; `bf16`: every weight and the optimizer state "
+          {"`auto`: bf16-mixed on GPU and on CPUs with native bf16 matmuls (AMX / AVX512-BF16), "
+           "else fp32; `bf16`: every weight and the optimizer state "
            "in bf16, as the authors ran stage I; `bf16-mixed`: bf16 autocast compute, trainable "
            "weights and optimizer state fp32, frozen weights in model.dtype (PEFT + HF Trainer's "
            "way)",

@@ -54,7 +54,8 @@ std::string EncoderSettings::fingerprint() const {
   nlohmann::json j = {{"template", text.template_},     {"instruction_format", text.instruction_format},
                       {"max_length", text.max_length},  {"add_bos", text.add_bos},
                       {"add_eos", text.add_eos},        {"pooling", pooling},
-                      {"normalize", normalize},         {"dtype", dtype}};
+                      {"normalize", normalize},         {"dtype", dtype},
+                      {"padding_free", padding_free}};
   return j.dump();
 }
 
@@ -62,6 +63,7 @@ Encoder::Encoder(model::Transformer model, std::shared_ptr<const text::Tokenizer
                  EncoderSettings settings)
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)), settings_(std::move(settings)) {
   model_->eval();
+  model_->padding_free = settings_.padding_free;
 }
 
 Encoder Encoder::load(const std::filesystem::path& model_dir, const std::string& device,
@@ -134,8 +136,9 @@ torch::Tensor Encoder::encode_ids(const std::vector<std::vector<int32_t>>& ids) 
       }
     }
     // 3. Forward, pool, normalise in float32, scatter back to input order.
-    auto hidden = model_->forward(batch.to(device), mask.to(device)).last_hidden_state;  // (B, T, C)
-    auto pooled = model::pool(hidden, mask.to(device), settings_.pooling).to(torch::kFloat32);  // (B, C)
+    // The mask stays on the host: the pass lays itself out from it (padding-free, transformer.h).
+    auto hidden = model_->forward(model::to_device_async(batch, device), mask).last_hidden_state;  // (B, T, C)
+    auto pooled = model::pool(hidden, mask, settings_.pooling).to(torch::kFloat32);  // (B, C)
     if (settings_.normalize)
       pooled = torch::nn::functional::normalize(pooled, torch::nn::functional::NormalizeFuncOptions().dim(-1));
     std::vector<int64_t> rows_back(order.begin() + static_cast<int64_t>(start), order.begin() + static_cast<int64_t>(end));

@@ -83,7 +83,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionInpu
   q = apply_rope(q.transpose(1, 2), in.cos, in.sin);  // (B, H, T, D)
   k = apply_rope(k.transpose(1, 2), in.cos, in.sin);  // (B, K, T, D)
   torch::Tensor out;                                  // (B, H, T, D)
-  if (use_sdpa) {
+  if (in.packed) {
+    // B = 1, T = N real tokens of several sequences (packing.h); plain_attention, the
+    // reference, stays on the padded pass.
+    out = packed_attention(q, k, v, *in.packed, in.bidirectional, in.window);
+  } else if (use_sdpa) {
     // enable_gqa: each group of H / K query heads reads its kv head in place, with no
     // repeat_interleave copy of K and V. Without a mask tensor (is_causal, or nothing to
     // hide) the flash / memory-efficient kernels can run.

@@ -80,6 +80,7 @@ Transformer load(const config::ModelConfig& o, int64_t seed) {
     throw Error("model.attention: unknown value `" + o.attention + "` (causal, bidirectional)");
   model->bidirectional = o.attention == "bidirectional";
   model->gradient_checkpointing = o.gradient_checkpointing;
+  model->padding_free = o.padding_free;
   if (o.use_lora) apply_lora(model, o.lora, seed);
   return model;
 }

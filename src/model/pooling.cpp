@@ -1,6 +1,8 @@
 // last / mean / weighted-mean pooling over the attention mask.
 #include "bireco/model/pooling.h"
 
+#include "bireco/model/packing.h"
+
 #include "bireco/util/error.h"
 
 namespace bireco::model {
@@ -12,7 +14,7 @@ torch::Tensor last_token_index(const torch::Tensor& mask) {
 }
 
 torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& mask, const std::string& mode, bool normalize) {
-  auto m = mask.to(hidden.device());
+  auto m = to_device_async(mask, hidden.device());
   torch::Tensor out;
   if (mode == "last") {
     auto idx = last_token_index(m);

@@ -111,16 +111,38 @@ TransformerImpl::TransformerImpl(ModelConfig c) : config(std::move(c)) {
 torch::Tensor TransformerImpl::embed_tokens(const torch::Tensor& ids) { return embed(ids); }
 
 TransformerOutput TransformerImpl::forward_embeds(const torch::Tensor& embeds, const torch::Tensor& attention_mask,
-                                                  bool output_hidden_states, const torch::Tensor& position_ids) {
+                                                  bool output_hidden_states, const torch::Tensor& position_ids,
+                                                  bool mask_is_padding) {
   TORCH_CHECK(embeds.dim() == 3 && attention_mask.dim() == 2 && embeds.size(0) == attention_mask.size(0) &&
                   embeds.size(1) == attention_mask.size(1),
               "forward_embeds: embeds [B, T, C] and attention_mask [B, T] disagree: ", embeds.sizes(), " vs ",
               attention_mask.sizes());
-  const AttentionInputs in = attention_inputs(embeds, attention_mask, position_ids);
-
   TransformerOutput out;
-  auto x = embeds;
-  if (output_hidden_states) out.hidden_states.push_back(x);
+  auto* states = output_hidden_states ? &out.hidden_states : nullptr;
+  // A block without padding is already padding-free: the batched pass (one SDPA call) is
+  // then at least as fast as the per-sequence one. The mask is read where it lives (the host,
+  // for the collator's blocks).
+  const bool packed = padding_free && mask_is_padding && !attention_mask.all().item<bool>();
+  if (!packed) {
+    out.last_hidden_state = run_layers(embeds, attention_inputs(embeds, attention_mask, position_ids), states);
+    return out;
+  }
+  const int64_t B = embeds.size(0), T = embeds.size(1);
+  AttentionInputs in;
+  in.packed = std::make_shared<const PackedLayout>(pack_layout(attention_mask, position_ids, embeds.device()));
+  in.bidirectional = bidirectional;
+  in.window = config.sliding_window;
+  std::tie(in.cos, in.sin) =
+      rope_cos_sin(inv_freq_on(embeds.device()), in.packed->positions, embeds.scalar_type());  // (1, N, D)
+  auto hidden = run_layers(pack(embeds, *in.packed), in, states);  // (1, N, C)
+  out.last_hidden_state = unpack(hidden, *in.packed, B, T);
+  for (auto& h : out.hidden_states) h = unpack(h, *in.packed, B, T);
+  return out;
+}
+
+torch::Tensor TransformerImpl::run_layers(torch::Tensor x, const AttentionInputs& in,
+                                          std::vector<torch::Tensor>* hidden_states) {
+  if (hidden_states != nullptr) hidden_states->push_back(x);
   const bool recompute = gradient_checkpointing && is_training() && torch::GradMode::is_enabled();
   for (size_t l = 0; l < layers->size(); ++l) {
     auto layer = layers->ptr<DecoderLayerImpl>(l);
@@ -128,11 +150,16 @@ TransformerOutput TransformerImpl::forward_embeds(const torch::Tensor& embeds, c
       x = checkpoint([layer, in](const torch::Tensor& h) { return layer->forward(h, in); }, x);
     else
       x = layer->forward(x, in);
-    if (output_hidden_states && l + 1 < layers->size()) out.hidden_states.push_back(x);
+    if (hidden_states != nullptr && l + 1 < layers->size()) hidden_states->push_back(x);
   }
-  out.last_hidden_state = norm(x);
-  if (output_hidden_states) out.hidden_states.push_back(out.last_hidden_state);
-  return out;
+  x = norm(x);
+  if (hidden_states != nullptr) hidden_states->push_back(x);
+  return x;
+}
+
+const torch::Tensor& TransformerImpl::inv_freq_on(const torch::Device& device) {
+  if (!inv_freq_device_.defined() || inv_freq_device_.device() != device) inv_freq_device_ = inv_freq.to(device);
+  return inv_freq_device_;
 }
 
 AttentionInputs TransformerImpl::attention_inputs(const torch::Tensor& embeds,
@@ -143,13 +170,12 @@ AttentionInputs TransformerImpl::attention_inputs(const torch::Tensor& embeds,
   const bool padded = !attention_mask.all().item<bool>();
   const bool window_hides = config.sliding_window > 0 && config.sliding_window < embeds.size(1);
   AttentionInputs in;
-  in.attention_mask = attention_mask.to(embeds.device());
+  in.attention_mask = to_device_async(attention_mask, embeds.device());
   in.bidirectional = bidirectional;
   in.window = config.sliding_window;
-  auto positions = position_ids.defined() ? position_ids.to(embeds.device())
+  auto positions = position_ids.defined() ? to_device_async(position_ids, embeds.device())
                                           : positions_from_mask(in.attention_mask);
-  std::tie(in.cos, in.sin) =
-      rope_cos_sin(inv_freq.to(embeds.device()), positions, embeds.scalar_type());
+  std::tie(in.cos, in.sin) = rope_cos_sin(inv_freq_on(embeds.device()), positions, embeds.scalar_type());
   if (padded || window_hides) in.allowed = visibility(in);
   return in;
 }

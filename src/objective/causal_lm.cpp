@@ -18,14 +18,14 @@ ObjectiveOutput CausalLm::compute(model::Transformer& model, const data::Batch& 
                                   const Sums& totals) {
   const auto device = model->embed->weight.device();
   const auto& block = batch.positives;
-  auto hidden = model->forward(block.input_ids.to(device), block.attention_mask.to(device)).last_hidden_state;
+  // The mask stays on the host: the pass lays itself out from it (transformer.h).
+  auto hidden = model->forward(model::to_device_async(block.input_ids, device), block.attention_mask).last_hidden_state;
   auto part = chunked_token_loss(hidden, head_weight(model), next_token_labels(block), chunk_tokens_,
                                  head_gradient_);
   ObjectiveOutput out;
   out.loss = part.sum / std::max(1.0, totals.at("targets"));
-  out.metrics = {{"loss", out.loss.item<double>()},
-                 {"lm_tokens", static_cast<double>(part.tokens)},
-                 {"lm_correct", static_cast<double>(part.correct)}};
+  out.metrics = {{"lm_tokens", static_cast<double>(part.tokens)}};
+  out.device_metrics = {{"loss", out.loss.detach()}, {"lm_correct", part.correct}};
   out.tokens = block.attention_mask.sum().item<int64_t>();
   return out;
 }

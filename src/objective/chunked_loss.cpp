@@ -39,18 +39,30 @@ torch::Tensor upcast(const torch::Tensor& t) {
   return type == torch::kBFloat16 || type == torch::kHalf ? t.to(torch::kFloat32) : t;
 }
 
+// The dtype the head's matmul h W^T runs in: autocast's (bf16 under bf16-mixed) where autocast
+// is on for the device, else the inputs' (bf16 for pure bf16 weights, float32 otherwise).
+torch::ScalarType head_compute_dtype(const torch::Tensor& h, const torch::Tensor& weight) {
+  const auto device = h.is_cuda() ? at::kCUDA : at::kCPU;
+  if (at::autocast::is_autocast_enabled(device)) return at::autocast::get_autocast_dtype(device);
+  return torch::promote_types(h.scalar_type(), weight.scalar_type());
+}
+
 // Step 3 for one chunk: dlogits from its logits (released as soon as the softmax exists, so
 // the chunk holds one [n, V] block), then dh_c into `grad_hidden_rows` and dW into
-// `grad_weight`, each skipped when undefined.
+// `grad_weight`, each skipped when undefined. Both products run in the head's compute dtype,
+// as autograd's backward of h W^T does on the plain path (under bf16 a float32 dlogits^T h
+// over V x n x C would cost several times the bf16 one); only dW's sum over chunks is kept in
+// float32.
 void add_chunk_gradients(torch::Tensor logits, const torch::Tensor& h, const torch::Tensor& weight,
                          const torch::Tensor& target, torch::Tensor grad_hidden_rows,
                          torch::Tensor& grad_weight) {
   auto dlogits = torch::softmax(logits, 1);
   logits.reset();
   dlogits.scatter_add_(1, target, -torch::ones({target.size(0), 1}, dlogits.options()));
-  if (grad_hidden_rows.defined())
-    grad_hidden_rows.copy_(torch::matmul(dlogits.to(weight.scalar_type()), weight));
-  if (grad_weight.defined()) grad_weight.add_(torch::matmul(dlogits.t(), h.to(dlogits.scalar_type())));  // (V, C)
+  const auto compute = head_compute_dtype(h, weight);
+  if (dlogits.scalar_type() != compute) dlogits = dlogits.to(compute);
+  if (grad_hidden_rows.defined()) grad_hidden_rows.copy_(torch::matmul(dlogits, weight.to(compute)));
+  if (grad_weight.defined()) grad_weight.add_(torch::matmul(dlogits.t(), h.to(compute)));  // (V, C)
 }
 
 // Carries the forward's autocast state to a recomputing backward through saved_data.
@@ -132,13 +144,16 @@ struct ChunkedCrossEntropy : torch::autograd::Function<ChunkedCrossEntropy> {
   }
 };
 
-// Rows of hidden [.., C] and labels [..] where a label is set: (h [N, C], labels [N]).
+// Rows of hidden [.., C] and labels [..] where a label is set: (h [N, C], labels [N]). The
+// rows are found where the labels live (nonzero on a device tensor waits for the device).
 std::pair<torch::Tensor, torch::Tensor> labelled_rows(const torch::Tensor& hidden,
                                                       const torch::Tensor& labels) {
   const int64_t c = hidden.size(-1);
-  auto flat_labels = labels.reshape({-1}).to(hidden.device(), torch::kLong);
+  auto flat_labels = labels.reshape({-1}).to(torch::kLong);
   auto keep = (flat_labels != kIgnoreLabel).nonzero().squeeze(1);
-  return {hidden.reshape({-1, c}).index_select(0, keep), flat_labels.index_select(0, keep)};
+  const auto device = hidden.device();
+  return {hidden.reshape({-1, c}).index_select(0, model::to_device_async(keep, device)),
+          model::to_device_async(flat_labels.index_select(0, keep), device)};
 }
 
 }  // namespace
@@ -161,13 +176,14 @@ TokenLoss chunked_token_loss(const torch::Tensor& hidden, const torch::Tensor& w
   out.tokens = h.size(0);
   if (out.tokens == 0) {
     out.sum = upcast(hidden.sum() * 0);  // keeps the graph connected
+    out.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(hidden.device()));
     return out;
   }
   const int64_t chunk = chunk_tokens > 0 ? chunk_tokens : out.tokens;
   auto result = ChunkedCrossEntropy::apply(h, weight, target, chunk,
                                            head_gradient == HeadGradient::kFused);
   out.sum = result[0];
-  out.correct = result[1].item<int64_t>();
+  out.correct = result[1];
   return out;
 }
 
@@ -179,7 +195,7 @@ TokenLoss plain_token_loss(const torch::Tensor& hidden, const torch::Tensor& wei
   out.tokens = h.size(0);
   out.sum = torch::nn::functional::cross_entropy(
       logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-  out.correct = (logits.argmax(1) == target).sum().item<int64_t>();
+  out.correct = (logits.argmax(1) == target).sum();
   return out;
 }
 

@@ -85,7 +85,7 @@ InfoNce info_nce(const torch::Tensor& q, const torch::Tensor& p, const torch::Te
   InfoNce out;
   out.sum = torch::nn::functional::cross_entropy(
       scores, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-  out.correct = (scores.argmax(1) == labels).sum().item<int64_t>();
+  out.correct = (scores.argmax(1) == labels).sum();
   if (options.symmetric) {
     // Document -> query: each positive against the queries of every rank, its own as target.
     auto reverse = similarity_scores(p, all(q), options);  // (B, W*B)
@@ -119,7 +119,7 @@ ObjectiveOutput Contrastive::compute(model::Transformer& model, const data::Batc
   const double total = std::max(1.0, totals.at("queries"));
   auto out = options_.gradcache_chunk > 0 ? compute_gradcache(model, batch, total) : compute_plain(model, batch, total);
   out.metrics["queries"] = static_cast<double>(batch.queries.rows());
-  out.metrics["loss"] = out.loss.item<double>();
+  out.device_metrics["loss"] = out.loss.detach();
   out.tokens = batch.queries.attention_mask.sum().item<int64_t>() + batch.positives.attention_mask.sum().item<int64_t>();
   if (batch.negatives.input_ids.defined()) out.tokens += batch.negatives.attention_mask.sum().item<int64_t>();
   return out;
@@ -133,7 +133,7 @@ ObjectiveOutput Contrastive::compute_plain(model::Transformer& model, const data
   auto loss = info_nce(q, p, n, options_, group_);
   ObjectiveOutput out;
   out.loss = loss.sum / total;
-  out.metrics["correct"] = static_cast<double>(loss.correct);
+  out.device_metrics["correct"] = loss.correct;
   return out;
 }
 
@@ -212,7 +212,7 @@ ObjectiveOutput Contrastive::compute_gradcache(model::Transformer& model, const 
   ObjectiveOutput out;
   out.loss = share.detach();
   out.backward_done = true;
-  out.metrics["correct"] = static_cast<double>(loss.correct);
+  out.device_metrics["correct"] = loss.correct;
   return out;
 }
 

@@ -20,3 +20,36 @@ std::unique_ptr<Objective> make_objective(const config::StageConfig& config, int
 }
 
 }  // namespace bireco::objective
+
+namespace bireco::objective {
+
+void add_device_metrics(TensorSums& sums, const TensorSums& more) {
+  for (const auto& [name, value] : more) {
+    auto v = value.detach().to(torch::kFloat64);
+    auto found = sums.find(name);
+    if (found == sums.end())
+      sums.emplace(name, v);
+    else
+      found->second = found->second + v;
+  }
+}
+
+void read_device_metrics(const TensorSums& sums, Sums& into) {
+  if (sums.empty()) return;
+  std::vector<torch::Tensor> values;
+  for (const auto& [name, value] : sums) values.push_back(value.reshape({}).to(sums.begin()->second.device()));
+  const auto host = torch::stack(values).to(torch::kCPU);  // the one synchronisation
+  const auto* at = host.data_ptr<double>();
+  size_t i = 0;
+  for (const auto& [name, value] : sums) into[name] += at[i++];
+}
+
+Sums ObjectiveOutput::read_metrics() const {
+  Sums all = metrics;
+  TensorSums device;
+  add_device_metrics(device, device_metrics);
+  read_device_metrics(device, all);
+  return all;
+}
+
+}  // namespace bireco::objective

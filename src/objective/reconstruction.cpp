@@ -44,27 +44,33 @@ ReconstructionInputs reconstruction_inputs(model::Transformer& model, const torc
                                            const data::TextBlock& target,
                                            const ReconstructionOptions& options) {
   const auto device = prefix.device();
-  auto ids = target.input_ids.to(device);        // (B, T)
-  auto mask = target.attention_mask.to(device);  // (B, T)
+  // The layout is worked out on the host, where the collator's block lives: masks, positions
+  // and labels then reach the pass (and the chunked loss) with no device synchronisation.
+  auto ids = target.input_ids.to(torch::kCPU);        // (B, T)
+  auto mask = target.attention_mask.to(torch::kCPU);  // (B, T)
   const int64_t rows = ids.size(0), length = ids.size(1);
   TORCH_CHECK(prefix.dim() == 2 && prefix.size(0) == rows,
               "reconstruction: prefix [B, C] and target rows disagree: ", prefix.sizes(), " vs ", ids.sizes());
   auto column = torch::arange(length, ids.options()).unsqueeze(0);  // (1, T)
   auto first_real = (mask.cumsum(1) == 0).sum(1, /*keepdim=*/true);  // (B, 1) leading padding
   auto ignore_column = torch::full({rows, 1}, kIgnoreLabel, ids.options());
-  auto prefix_slot = prefix.unsqueeze(1);  // (B, 1, C)
+  auto prefix_slot = prefix.unsqueeze(1).to(model->embed->weight.scalar_type());  // (B, 1, C)
+  auto token_embeds = [&](const torch::Tensor& host_ids) {
+    return model->embed_tokens(model::to_device_async(host_ids, device));
+  };
 
   ReconstructionInputs in;
   if (options.reference_quirks) {
     // The block as it is (left padded) after the prefix; positions 0..T over the padding;
     // BOS, template header and instruction hidden as keys but still predicted.
     auto hidden_prefix = target.prefix_length.defined()
-                             ? target.prefix_length.to(device).unsqueeze(1)
+                             ? target.prefix_length.to(torch::kCPU).unsqueeze(1)
                              : torch::zeros({rows, 1}, ids.options());
     auto visible = (mask != 0) & (column - first_real >= hidden_prefix);
-    in.embeds = torch::cat({prefix_slot.to(model->embed->weight.scalar_type()), model->embed_tokens(ids)}, 1);
+    in.embeds = torch::cat({prefix_slot, token_embeds(ids)}, 1);
     in.attention_mask = torch::cat({torch::ones({rows, 1}, ids.options()), visible.to(torch::kLong)}, 1);
-    in.position_ids = arange_positions(rows, length + 1, device);
+    in.position_ids = arange_positions(rows, length + 1, torch::kCPU);
+    in.mask_is_padding = false;  // the hidden prefix tokens are still queried and predicted
     auto labels = torch::where(target_mask(ids, mask, options), ids, torch::full_like(ids, kIgnoreLabel));
     in.labels = torch::cat({labels, ignore_column}, 1);
     return in;
@@ -74,7 +80,7 @@ ReconstructionInputs reconstruction_inputs(model::Transformer& model, const torc
   auto valid = column < lengths;                                      // (B, T)
   auto packed = ids.gather(1, (first_real + column).clamp_max(length - 1)).masked_fill(~valid, 0);
   auto packed_mask = valid.to(torch::kLong);
-  in.embeds = torch::cat({prefix_slot.to(model->embed->weight.scalar_type()), model->embed_tokens(packed)}, 1);
+  in.embeds = torch::cat({prefix_slot, token_embeds(packed)}, 1);
   in.attention_mask = torch::cat({torch::ones({rows, 1}, ids.options()), packed_mask}, 1);
   // Position t (prefix = 0) predicts packed token t; the last position predicts nothing.
   auto labels = torch::where(target_mask(packed, packed_mask, options), packed,
@@ -86,7 +92,8 @@ ReconstructionInputs reconstruction_inputs(model::Transformer& model, const torc
 TokenLoss reconstruction_loss(model::Transformer& model, const torch::Tensor& prefix,
                               const data::TextBlock& target, const ReconstructionOptions& options) {
   auto in = reconstruction_inputs(model, prefix, target, options);
-  auto hidden = model->forward_embeds(in.embeds, in.attention_mask, false, in.position_ids).last_hidden_state;
+  auto hidden = model->forward_embeds(in.embeds, in.attention_mask, false, in.position_ids, in.mask_is_padding)
+                    .last_hidden_state;
   return chunked_token_loss(hidden, head_weight(model), in.labels, options.chunk_tokens,
                             options.head_gradient);
 }
@@ -98,10 +105,12 @@ int64_t reconstruction_targets(const data::TextBlock& target, const Reconstructi
 torch::Tensor encode_block(model::Transformer& model, const data::TextBlock& block,
                            const ReconstructionOptions& options) {
   const auto device = model->embed->weight.device();
-  auto ids = block.input_ids.to(device);
-  auto mask = block.attention_mask.to(device);
+  // Ids go to the device; the mask (and reference_quirks' positions) stay on the host for the
+  // pass to lay out (transformer.h, forward_embeds).
+  auto ids = model::to_device_async(block.input_ids, device);
+  const auto& mask = block.attention_mask;
   torch::Tensor positions;
-  if (options.reference_quirks) positions = arange_positions(ids.size(0), ids.size(1), device);
+  if (options.reference_quirks) positions = arange_positions(ids.size(0), ids.size(1), torch::kCPU);
   auto hidden = model->forward_embeds(model->embed_tokens(ids), mask, false, positions).last_hidden_state;
   return model::pool(hidden, mask, options.pooling);  // (B, C)
 }
@@ -116,8 +125,11 @@ ObjectiveOutput Reconstruction::compute(model::Transformer& model, const data::B
                                         const Sums& totals) {
   ObjectiveOutput out;
   out.loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(model->embed->weight.device()));
-  out.metrics = {{"loss_d2q", 0.0}, {"loss_q2d", 0.0}, {"d2q_tokens", 0.0}, {"q2d_tokens", 0.0},
-                 {"d2q_correct", 0.0}, {"q2d_correct", 0.0}};
+  // Every name in every micro-step (alternate mode runs one direction), so that the sums line
+  // up across micro-batches and ranks.
+  const auto zero = torch::zeros({}, out.loss.options().dtype(torch::kFloat64));
+  out.metrics = {{"d2q_tokens", 0.0}, {"q2d_tokens", 0.0}};
+  out.device_metrics = {{"loss_d2q", zero}, {"loss_q2d", zero}, {"d2q_correct", zero}, {"q2d_correct", zero}};
   const Sums mine = count(batch);
   // One direction: `source` is embedded and prefixes the rebuilding of `target`. No detach:
   // the loss reaches the encoding pass through the prefix vector.
@@ -136,13 +148,13 @@ ObjectiveOutput Reconstruction::compute(model::Transformer& model, const data::B
                                                    : std::max(1.0, totals.at(name + "_targets"));
     auto mean_share = part.sum / total;
     out.loss = out.loss + weight * mean_share;
-    out.metrics["loss_" + name] = mean_share.item<double>();
+    out.device_metrics["loss_" + name] = mean_share.detach();
     out.metrics[name + "_tokens"] = static_cast<double>(part.tokens);
-    out.metrics[name + "_correct"] = static_cast<double>(part.correct);
+    out.device_metrics[name + "_correct"] = part.correct;
   };
   if (runs_d2q(step)) direction(batch.positives, batch.queries, "d2q", options_.alternate ? 1.0 : options_.d2q_weight);
   if (runs_q2d(step)) direction(batch.queries, batch.positives, "q2d", options_.alternate ? 1.0 : options_.q2d_weight);
-  out.metrics["loss"] = out.loss.item<double>();
+  out.device_metrics["loss"] = out.loss.detach();
   out.tokens = batch.queries.attention_mask.sum().item<int64_t>() + batch.positives.attention_mask.sum().item<int64_t>();
   return out;
 }

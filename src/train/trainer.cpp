@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <future>
 
 #include "bireco/config/load.h"
 #include "bireco/data/dataset_checks.h"
@@ -207,6 +208,7 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
   sharded_ ? sharded_->zero_grad() : optimizer_->zero_grad();
   StepResult result;
   objective::Sums sums;
+  objective::TensorSums device_sums;  // read once after the micro-steps (no per-micro-step wait)
   for (size_t m = 0; m < micro_batches.size(); ++m) {
     // GradCache's several backward passes in compute() (one per chunk) are one micro-step to
     // the sync, like checkpointing's recomputations: each parameter is reduced after its last
@@ -224,6 +226,7 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
     if (!out.backward_done) out.loss.backward();
     if (sharded_) sharded_->end_micro_step(last);
     for (const auto& [name, value] : out.metrics) sums[name] += value;
+    objective::add_device_metrics(device_sums, out.device_metrics);
     result.tokens += out.tokens;
   }
   if (sync_) {
@@ -234,6 +237,7 @@ StepResult Trainer::train_step(const std::vector<data::Batch>& micro_batches) {
     for (auto& p : parameters_)
       if (p.grad().defined()) p.grad().mul_(world);
   }
+  objective::read_device_metrics(device_sums, sums);
   stop_signal_ = stop_requested();
   sum_over_ranks(sums, &result.tokens, &stop_signal_);
   result.metrics = objective_->finish(sums);
@@ -283,7 +287,7 @@ void Trainer::save_checkpoint(const fs::path& dir,
                               const std::function<void(const fs::path&)>& extra_files) {
   CheckpointContents contents;
   contents.state.step = step_;
-  contents.state.sampler = sampler_->position();
+  contents.state.sampler = trained_position_ ? *trained_position_ : sampler_->position();
   contents.state.consecutive_skips = consecutive_skips_;
   contents.state.config = config::to_json(config_);
   contents.state.rng = gather_rng_states(group_.get(), model_->parameters().front().device());
@@ -417,8 +421,44 @@ bool Trainer::train() {
   const int64_t log_every = std::max<int64_t>(1, config_.train.log_every);
   int64_t tokens_since_log = 0;  // feeds the progress line's tokens/s
   int64_t skipped_since_log = 0;
+  // The next step's records are read, tokenised and padded on another thread while this step
+  // computes (the data never waits on the device, nor the device on the data). That thread
+  // touches only the sampler, datasets and tokenizer, which nothing else uses meanwhile; it is
+  // always joined (get(), or the future's destructor) before train() returns.
+  struct Prefetched {
+    std::vector<data::Batch> batches;
+    data::SamplerPosition after;
+  };
+  auto read_ahead = [this] {
+    return std::async(std::launch::async, [this] {
+      Prefetched p;
+      p.batches = next_micro_batches();
+      p.after = sampler_->position();
+      return p;
+    });
+  };
+  std::future<Prefetched> next = read_ahead();
+  // However train() ends, the read-ahead is joined and the sampler put back where the last
+  // trained step left it (a stop drops the batches read ahead; a resume reads them again).
+  struct JoinReadAhead {
+    std::future<Prefetched>& next;
+    Trainer& trainer;
+    ~JoinReadAhead() {
+      if (next.valid()) next.wait();
+      if (!trainer.trained_position_) return;
+      try {
+        trainer.sampler_->restore(*trainer.trained_position_);
+      } catch (const std::exception& e) {
+        log::warn("the data sampler could not be put back after training: ", e.what());
+      }
+      trainer.trained_position_.reset();
+    }
+  } join{next, *this};
   while (step_ < total) {
-    const auto micro_batches = next_micro_batches();
+    Prefetched current = next.get();
+    trained_position_ = current.after;
+    if (step_ + 1 < total) next = read_ahead();
+    const auto& micro_batches = current.batches;
     const StepResult r = train_step(micro_batches);
     const double tokens_per_s = r.seconds > 0 ? r.tokens / r.seconds : 0.0;
     tokens_since_log += r.tokens;

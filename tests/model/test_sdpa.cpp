@@ -66,6 +66,7 @@ class Sdpa : public ::testing::TestWithParam<std::tuple<Case, std::string>> {
     init_random(model, 11);
     model->to(device, dtype);
     model->bidirectional = c.bidirectional;
+    model->padding_free = false;  // the padded pass: the layout SDPA and plain_attention share
     for (size_t l = 0; l < model->layers->size(); ++l)
       model->layers->ptr<DecoderLayerImpl>(l)->self_attn->use_sdpa = sdpa;
 

@@ -56,7 +56,7 @@ TEST(Contrastive, LossEqualsHandComputedCrossEntropyOverPositivesAndNegatives) {
   const double l0 = -c + std::log(std::exp(c) + 2 + std::exp(50.0));
   const double l1 = -50 + std::log(std::exp(c) + std::exp(50.0) + 2);
   EXPECT_NEAR(got.sum.item<double>(), l0 + l1, 1e-4);
-  EXPECT_EQ(got.correct, 1);
+  EXPECT_EQ(got.correct.item<int64_t>(), 1);
 }
 
 TEST(Contrastive, UsesFirstKHardNegativesOfEachQuery) {

@@ -28,6 +28,7 @@ struct ModelConfig {
   std::string pooling = "last";
   bool normalize = false;
   bool gradient_checkpointing = false;
+  bool padding_free = true;
   bool use_lora = false;  // `lora: null` when false
   LoraConfig lora;
 };

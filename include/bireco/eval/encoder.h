@@ -30,6 +30,10 @@ struct EncoderSettings {
   // The weights' compute dtype: float32, bfloat16, float16, or auto (bfloat16 on CUDA, as MTEB
   // evaluations run; float32 on CPU). Encoder::load replaces auto by what it chose.
   std::string dtype = "auto";
+  // Padding-free passes (model/packing.h; the default). false runs padded batches as
+  // transformers and sentence-transformers do: the same embeddings to fp32 rounding, the same
+  // bits as those libraries (for comparisons that hinge on exact ties).
+  bool padding_free = true;
 
   // Defaults overlaid with DIR/bireco_embedding.json (a bad key is an Error naming it).
   static EncoderSettings from_model_dir(const std::filesystem::path& dir);

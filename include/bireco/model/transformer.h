@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "bireco/model/model_config.h"
+#include "bireco/model/packing.h"
 
 namespace bireco::model {
 
@@ -53,8 +55,8 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 
 // What every layer of one forward pass shares.
 struct AttentionInputs {
-  torch::Tensor cos, sin;        // [B, T, D]
-  torch::Tensor attention_mask;  // [B, T] on the model's device: 1 real, 0 padding
+  torch::Tensor cos, sin;        // [B, T, D]; packed: [1, N, D]
+  torch::Tensor attention_mask;  // [B, T] on the model's device: 1 real, 0 padding; packed: undefined
   bool bidirectional = false;
   int64_t window = 0;  // sliding window (0: none)
   // The visibility as a mask tensor [B, 1, T, T] (query i may attend to key j), built only
@@ -62,6 +64,8 @@ struct AttentionInputs {
   // full, bidirectional): SDPA then runs mask-free with is_causal, so that its flash /
   // memory-efficient kernels can run.
   torch::Tensor allowed;
+  // A padding-free pass: the layers see [1, N, C] and attention keeps the sequences apart.
+  std::shared_ptr<const PackedLayout> packed;
 };
 
 // `in`'s visibility as a mask tensor [B, 1, T, T]: `allowed`, or built from the attention
@@ -114,9 +118,14 @@ struct TransformerImpl : torch::nn::Module {
   // final hidden states. Position of a token = number of real tokens before it, so a text
   // gets the same states alone or padded in any batch. `position_ids` [B, T], when given,
   // replace those positions (stage I's reference_quirks: 0..T-1 counted over padding).
+  // With padding_free on and `mask_is_padding` (each row's zeros are padding only, its real
+  // tokens one run), a padded block runs packed (packing.h): the states at real tokens are
+  // the padded pass's, zeros at padding. Pass the mask on the host (as the collator makes
+  // it): deciding the layout then costs no device synchronisation. A mask that hides real
+  // tokens (reference_quirks' hidden prefix) must pass mask_is_padding = false.
   TransformerOutput forward_embeds(const torch::Tensor& embeds, const torch::Tensor& attention_mask,
                                    bool output_hidden_states = false,
-                                   const torch::Tensor& position_ids = {});
+                                   const torch::Tensor& position_ids = {}, bool mask_is_padding = true);
   TransformerOutput forward(const torch::Tensor& ids, const torch::Tensor& attention_mask,
                             bool output_hidden_states = false);
   // What every layer of forward_embeds(embeds, attention_mask, position_ids) shares: rotary
@@ -129,11 +138,20 @@ struct TransformerImpl : torch::nn::Module {
   ModelConfig config;
   bool bidirectional = false;           // llm2vec-style: no causal mask
   bool gradient_checkpointing = false;  // recompute each layer in backward (training only)
+  bool padding_free = true;             // run padded blocks packed (model.padding_free)
   torch::nn::Embedding embed{nullptr};  // registered as `embed_tokens`
   torch::nn::ModuleList layers;
   RMSNorm norm{nullptr};
   torch::Tensor lm_head_weight;  // [V, C]; undefined when tied to embed_tokens
   torch::Tensor inv_freq;        // [D/2] float32, not a parameter or buffer
+
+ private:
+  // inv_freq on `device`, copied once per device instead of once per pass.
+  const torch::Tensor& inv_freq_on(const torch::Device& device);
+  // The decoder layers (checkpointed when training with gradient_checkpointing) and the final
+  // norm over x [B, T, C] (packed: [1, N, C]).
+  torch::Tensor run_layers(torch::Tensor x, const AttentionInputs& in, std::vector<torch::Tensor>* hidden_states);
+  torch::Tensor inv_freq_device_;
 };
 TORCH_MODULE(Transformer);
 

@@ -15,9 +15,9 @@ namespace bireco::objective {
 constexpr int64_t kIgnoreLabel = -100;
 
 struct TokenLoss {
-  torch::Tensor sum;    // scalar, float32 or wider: sum over labelled positions of -log p(label); differentiable
-  int64_t tokens = 0;   // labelled positions
-  int64_t correct = 0;  // labelled positions whose argmax logit is the label
+  torch::Tensor sum;      // scalar, float32 or wider: sum over labelled positions of -log p(label); differentiable
+  int64_t tokens = 0;     // labelled positions
+  torch::Tensor correct;  // int64 scalar on the device: labelled positions whose argmax logit is the label
 };
 
 // Where the chunked loss forms the LM head's gradients (config objective.loss_head_gradient).
@@ -34,7 +34,8 @@ HeadGradient head_gradient_from_name(const std::string& name);
 torch::Tensor head_weight(model::Transformer& model);
 
 // hidden [B, T, C] (or [N, C]) after the final norm, labels [B, T] (or [N]) aligned with it:
-// labels[b, t] is what position t predicts, kIgnoreLabel where it predicts nothing.
+// labels[b, t] is what position t predicts, kIgnoreLabel where it predicts nothing. Labels on
+// the host (as the objectives build them) select the rows with no device synchronisation.
 // Logits are computed `chunk_tokens` positions at a time (<= 0: all at once), in float32 for
 // bf16 / fp16 inputs. Both `head_gradient` modes give the same loss and gradients up to
 // float rounding.

@@ -29,7 +29,7 @@ torch::Tensor similarity_scores(const torch::Tensor& a, const torch::Tensor& b, 
 struct InfoNce {
   torch::Tensor sum;    // summed cross-entropy over this rank's queries (averaged with the
                         // document -> query term when symmetric)
-  int64_t correct = 0;  // queries whose own positive scored highest
+  torch::Tensor correct;  // int64 scalar on the device: queries whose own positive scored highest
 };
 
 // InfoNCE on embeddings: this rank's queries q [B, C] against the positives p [B, C] and hard

@@ -21,14 +21,29 @@ namespace bireco::objective {
 // Named quantities that add up over the micro-batches of one optimizer step.
 using Sums = std::map<std::string, double>;
 
+// Named scalar tensors (on the model's device) that add up like Sums: read once per optimizer
+// step instead of once per micro-step, so that a step waits for the device only where the
+// optimizer needs a value (the loss and gradient norm).
+using TensorSums = std::map<std::string, torch::Tensor>;
+
 struct ObjectiveOutput {
   torch::Tensor loss;  // scalar to backward: this micro-batch's share of the step's loss
-  Sums metrics;        // summed over micro-batches, then Objective::finish turns them into logs
+  Sums metrics;        // known on the host (counts); summed over micro-batches, then
+                       // Objective::finish turns them into logs
+  TensorSums device_metrics;  // computed on the device (loss parts, correct predictions); the same
   int64_t tokens = 0;  // input tokens processed (for tokens/s)
   // compute() has already back-propagated `loss` into the parameters' gradients (GradCache
   // must, chunk by chunk); the trainer then only logs it and must not call backward again.
   bool backward_done = false;
+
+  // metrics and device_metrics in one map (one device synchronisation).
+  Sums read_metrics() const;
 };
+
+// Adds `more` into `sums` (each name's tensors summed where they live).
+void add_device_metrics(TensorSums& sums, const TensorSums& more);
+// Adds the values of `sums` into `into`, read from the device in one copy.
+void read_device_metrics(const TensorSums& sums, Sums& into);
 
 class Objective {
  public:

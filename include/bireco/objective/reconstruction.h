@@ -26,6 +26,8 @@ struct ReconstructionInputs {
   torch::Tensor attention_mask;  // (B, 1 + T)
   torch::Tensor position_ids;    // (B, 1 + T) under reference_quirks; undefined otherwise
   torch::Tensor labels;          // (B, 1 + T): what each position predicts, kIgnoreLabel if nothing
+  bool mask_is_padding = true;   // false under reference_quirks (the mask also hides real tokens)
+  // embeds are on the model's device; attention_mask, position_ids and labels on the host.
 };
 
 // Default layout: each row packed as [prefix, tok_1 .. tok_n, padding] whatever the block's

@@ -129,6 +129,9 @@ class Trainer {
   // After a step: the stop signal every rank agreed on (train/stop_signal.h): 0 none, the
   // signal this process received, or -1 when only another rank received one.
   int stop_signal_ = 0;
+  // While train() reads the next step's data on another thread (see there), the sampler is
+  // ahead of the weights: checkpoints record where it stood after the last trained step.
+  std::optional<data::SamplerPosition> trained_position_;
   std::unique_ptr<Evaluator> evaluator_;  // null: no evaluation
   std::optional<double> best_score_;      // of best/, eval.metric_for_best
 
