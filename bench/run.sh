@@ -51,6 +51,7 @@ done
 [ -n "$rounds" ] || rounds=$([ $quick = 1 ] && echo 1 || echo 2)
 [ -n "$steps" ] || steps=$([ $quick = 1 ] && echo 1 || echo 2)
 started=$(date +%s)
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 # 1. A release build of the bireco side, against the torch of BIRECO_PYTHON.
 source "$root/scripts/lib/deps.sh"
@@ -122,6 +123,9 @@ common=(--threads "$threads" --device "$device")
 ref=("$PYTHON" "$root/bench/reference/hf_step.py")
 mem_gb=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)
 echo "bench/run.sh: device $device ($dtype), shapes $shapes, $rounds round(s), $threads threads per side" >&2
+if awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > 0.25 * n) }'; then
+  echo "bench/run.sh: warning: load average $load_start on $(nproc) cores before the start: timings will be shared" >&2
+fi
 
 for shape in $shapes; do
   # 2. The model folder, its export (tokenizer.json with the template; the embed rows' model)
@@ -231,7 +235,7 @@ fi
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 versions=$("$PYTHON" -c 'import torch, transformers, peft, sentence_transformers as s
 print(f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}, sentence-transformers {s.__version__}")')
-machine="$(uname -n), $cpu, $(nproc) cores visible, $(awk '/MemTotal/ {print int($2 / 1048576)}' /proc/meminfo) GB, $threads threads per side, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "${BIRECO_COMMIT:-?}")$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo '+uncommitted'), $versions, $(( ($(date +%s) - started) / 60 )) min"
+machine="$(uname -n), $cpu, $(nproc) cores visible, $(awk '/MemTotal/ {print int($2 / 1048576)}' /proc/meminfo) GB, $threads threads per side, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "${BIRECO_COMMIT:-?}")$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo '+uncommitted'), $versions, $(( ($(date +%s) - started) / 60 )) min, load average $load_start at the start and $(cut -d' ' -f1 /proc/loadavg) at the end (other processes on these cores slow both sides)"
 [ "$device" = cuda ] && machine="$machine, $(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)"
 "$PYTHON" "$root/bench/collect.py" "$raw" "$out_dir/results.json" "$command_line" "$machine" "$sizes" | tee "$out_dir/table.md"
 echo "$out_dir/results.json"

@@ -7,7 +7,7 @@ fields bench_train_step prints. CPU: float32; CUDA: bfloat16 weights (as bench_t
 --dtype bfloat16). Peak memory: peak RSS on the CPU, max allocated on CUDA.
 
   hf_step.py --stage 1|2 --model DIR --workload FILE [--warmup 1] [--steps 2] [--threads 2]
-             [--device cpu|cuda] [--lora-dropout 0.05] [--profile FILE]
+             [--device cpu|cuda] [--lora-dropout 0.05] [--checkpointing 1] [--profile FILE]
   hf_step.py --stage embed --model EXPORT_DIR --workload FILE [--batch-size 32]
              [--save-embeddings FILE.npy]
 
@@ -50,13 +50,16 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def checkpointing(model):
+def checkpointing(model, on):
     """Gradient checkpointing per decoder layer, non-reentrant; transformers 5.24 renamed the
     call (the old name warns), the GPU machine's 5.17 has only the old one."""
+    model.config.use_cache = False
+    if not on:
+        return
     if hasattr(model, "activation_checkpointing_enable"):
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     else:
-        checkpointing(model)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def pad_right(rows, pad_id, device):
@@ -82,7 +85,7 @@ def stage1(a, w, device, dtype):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype, attn_implementation="sdpa").to(device)
-    checkpointing(model)
+    checkpointing(model, a.checkpointing)
     model.train()
     eos = w["eos_id"]
 
@@ -106,7 +109,7 @@ def stage2(a, w, device, dtype):
     from transformers import AutoModel
 
     base = AutoModel.from_pretrained(a.model, dtype=dtype, attn_implementation="sdpa").to(device)
-    checkpointing(base)
+    checkpointing(base, a.checkpointing)
     model = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, lora_dropout=a.lora_dropout,
                                             target_modules=TARGETS, task_type="FEATURE_EXTRACTION"))
     model.train()
@@ -200,7 +203,8 @@ def main():
     p.add_argument("--stage", required=True, choices=["1", "2", "embed"])
     p.add_argument("--model", required=True)
     p.add_argument("--workload", required=True)
-    for name, default in [("warmup", 1), ("steps", 2), ("threads", 2), ("batch-size", 32)]:
+    for name, default in [("warmup", 1), ("steps", 2), ("threads", 2), ("batch-size", 32),
+                          ("checkpointing", 1)]:
         p.add_argument("--" + name, type=int, default=default)
     p.add_argument("--lora-dropout", type=float, default=0.05)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
