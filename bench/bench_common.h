@@ -17,9 +17,11 @@ namespace bireco::bench {
 
 // A Llama config.json of a named shape. `1b` is Llama-3.2-1B's (its HF config.json: hidden
 // 2048, 16 layers, 32 heads, 8 KV heads, intermediate 8192, vocab 128256, tied, llama3 rope
-// scaling); `small` (512 x 8 layers, 47M parameters) and `mini` (256 x 4 layers, 12M) keep
-// the 32k vocabulary of the demo so the LM head still weighs like a real one. `qwen1.5b` is
-// Qwen2.5-1.5B's shape (a Qwen2 config, despite this function's name).
+// scaling, BOS 128000 / EOS 128001); `small` is SmolLM2-135M's config.json cut to 4 of its 30
+// layers (hidden 576, 9 heads, 3 KV heads, intermediate 1536, vocab 49152, rope 1e5, tied;
+// 44M parameters, 28M of them the embedding), so that SmolLM2's tokenizer and the same
+// bench/workload.py batches apply; `mini` (256 x 4 layers, 12M) keeps the 32k vocabulary of
+// the demo. `qwen1.5b` is Qwen2.5-1.5B's shape (a Qwen2 config, despite this function's name).
 inline nlohmann::json llama_shape_config(const std::string& shape) {
   nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
                       {"hidden_act", "silu"}, {"rms_norm_eps", 1e-5}, {"rope_theta", 500000.0},
@@ -30,7 +32,8 @@ inline nlohmann::json llama_shape_config(const std::string& shape) {
                                         {"original_max_position_embeddings", 8192}}}};
   if (shape == "1b") {
     j.update({{"vocab_size", 128256}, {"hidden_size", 2048}, {"intermediate_size", 8192},
-              {"num_hidden_layers", 16}, {"num_attention_heads", 32}, {"num_key_value_heads", 8}});
+              {"num_hidden_layers", 16}, {"num_attention_heads", 32}, {"num_key_value_heads", 8},
+              {"bos_token_id", 128000}, {"eos_token_id", 128001}});
   } else if (shape == "qwen1.5b") {
     // Qwen2.5-1.5B's HF config.json: q/k/v biases (implied by model_type qwen2), rope 1e6,
     // no rope scaling, tied, vocab 151936.
@@ -41,8 +44,12 @@ inline nlohmann::json llama_shape_config(const std::string& shape) {
               {"rope_theta", 1000000.0}, {"max_position_embeddings", 32768},
               {"bos_token_id", 151643}, {"eos_token_id", 151643}});
   } else if (shape == "small") {
-    j.update({{"vocab_size", 32000}, {"hidden_size", 512}, {"intermediate_size", 2048},
-              {"num_hidden_layers", 8}, {"num_attention_heads", 8}, {"num_key_value_heads", 2}});
+    // models/smollm2/config.json (HuggingFaceTB/SmolLM2-135M-Instruct) but 4 layers.
+    j.erase("rope_scaling");
+    j.update({{"vocab_size", 49152}, {"hidden_size", 576}, {"intermediate_size", 1536},
+              {"num_hidden_layers", 4}, {"num_attention_heads", 9}, {"num_key_value_heads", 3},
+              {"head_dim", 64}, {"rope_theta", 100000.0}, {"max_position_embeddings", 8192},
+              {"pad_token_id", 2}});
   } else if (shape == "mini") {
     j.update({{"vocab_size", 32000}, {"hidden_size", 256}, {"intermediate_size", 1024},
               {"num_hidden_layers", 4}, {"num_attention_heads", 8}, {"num_key_value_heads", 2}});

@@ -1,22 +1,38 @@
 #!/usr/bin/env bash
-# bireco against a PyTorch reference of the same model and steps (bench/reference/), each
-# configuration run as separate processes, alternating bireco / reference, rounds times:
-# stage-I and stage-II training steps (forward, backward, clip, AdamW), embedding throughput
-# and tokenizer throughput. Prints a table and, as its LAST line, the path of the results JSON.
+# bireco against the Python stack its users run, on real data, each configuration in separate
+# processes, alternating bireco / reference, `rounds` times, the same thread count on both
+# sides. Prints a table (commit, machine, command, sizes) and, as its LAST line, the path of
+# the results JSON (rows: name, ratio = bireco / reference tokens per second, bireco_peak_mb,
+# reference_peak_mb, parity, target, ...).
 #
-#   bench/run.sh [--quick] [--shapes "mini small"] [--rounds 2] [--warmup 1] [--steps 2]
-#                [--threads 2] [--build-dir build]
+#   bench/run.sh [--quick] [--shapes "small smollm2 1b"] [--rounds N] [--warmup N] [--steps N]
+#                [--threads 2] [--build-dir build] [--sizes B1,B2,TEXTS]
 #
-#   --quick   mini and small shapes, short sequences (<= 15 minutes on 2 cores)
-#   default   also Llama-3.2-1B's shape (1b) with 1 timed step per round (slow on a CPU)
-# The reference runs under the python whose torch bireco is built against (scripts/lib/deps.sh:
-# the same LibTorch). GPU (CUDA visible to $PYTHON): bf16, 1b and qwen1.5b shapes at
-# sequence 512, plus the HF transformers + PEFT reference (bench/reference/hf_step.py) and
-# sentence-transformers; those GPU paths are written but UNTESTED (no GPU was available).
+# Rows per shape (the batches: bench/workload.py, SciFact train claims with the export's query
+# prompt, their judged abstracts and another abstract as hard negative, tokenised by the
+# shape's `bireco export --config` tokenizer; lengths as they come, documents cut at 512):
+#   stage1-S     bireco's stage-I step vs transformers (the authors' loss through labels=, all
+#                logits), full fine-tuning, gradient checkpointing, AdamW, clip 1.0
+#   stage2-S     bireco's stage-II step vs transformers + PEFT (LoRA r 16 on all seven
+#                projections), InfoNCE cosine x 50, in-batch + hard negatives
+#   gradcache-S  bireco's stage II with GradCache (chunk = batch / 4) vs its plain step
+#   embed-S      bireco's eval::Encoder (tokenising included) vs SentenceTransformer(export).encode
+# plus tokenize-llama2 (bireco's tokenizer vs Python sentencepiece, one thread).
+# Shapes: smollm2 = models/smollm2 (the real SmolLM2-135M-Instruct, when present); small =
+# SmolLM2's shape cut to 4 layers, random weights, SmolLM2's tokenizer; 1b = Llama-3.2-1B's
+# shape, random weights, the Llama-3.2 tokenizer of ../shared/realdata (stage I only where
+# 48 GB are free: fp32 full fine-tuning of 1.2B parameters is ~20 GB per process).
+#   --quick   small + smollm2 at modest batches, 1 warm-up + 1 timed step, 1 round (about
+#             15-20 minutes on 2 quiet cores)
+#   default   small + smollm2 + 1b, 2 rounds (1b: 1 timed step)
+#   --sizes   stage-I batch, stage-II batch, embedding texts for every shape (a smoke test:
+#             --shapes small --sizes 1,4,4 --warmup 0 --steps 1)
+# CPU: float32 on both sides. CUDA visible (UNTESTED: no GPU was available): bf16 weights, the
+# 1b shape at larger batches; scripts/gpu_check.sh's `steps` phase holds the MFU check.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-quick=0 shapes="" rounds=2 warmup=1 steps=2 threads=2
+quick=0 shapes="" rounds="" warmup=1 steps="" threads=2 sizes_override=""
 build_dir=${BIRECO_BUILD_DIR:-$root/build}
 command_line="bench/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -28,34 +44,48 @@ while [ $# -gt 0 ]; do
     --steps) steps=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
-    *) echo "usage: bench/run.sh [--quick] [--shapes \"mini small\"] [--rounds N] [--warmup N] [--steps N] [--threads N] [--build-dir DIR]" >&2; exit 2 ;;
+    --sizes) sizes_override=$2; shift 2 ;;
+    *) echo "usage: bench/run.sh [--quick] [--shapes \"small smollm2 1b\"] [--rounds N] [--warmup N] [--steps N] [--threads N] [--build-dir DIR] [--sizes B1,B2,TEXTS]" >&2; exit 2 ;;
   esac
 done
+[ -n "$rounds" ] || rounds=$([ $quick = 1 ] && echo 1 || echo 2)
+[ -n "$steps" ] || steps=$([ $quick = 1 ] && echo 1 || echo 2)
+started=$(date +%s)
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 # 1. A release build of the bireco side, against the torch of BIRECO_PYTHON.
 source "$root/scripts/lib/deps.sh"
 bireco_install_torch >&2
 if [ ! -f "$build_dir/build.ninja" ]; then
-  BIRECO_BUILD_TARGETS=bench_train_step bireco_build "$build_dir" >&2
+  BIRECO_BUILD_TARGETS="bireco bench_train_step" bireco_build "$build_dir" >&2
 fi
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build_dir/CMakeCache.txt")
 if [ "$build_type" != Release ]; then
   echo "bench/run.sh: $build_dir is a '$build_type' build; pass --build-dir to a Release one" >&2
   exit 1
 fi
-cmake --build "$build_dir" --target bench_train_step >&2
+cmake --build "$build_dir" --target bench_train_step bireco >&2
 driver=$build_dir/bench/bench_train_step
+bireco=$build_dir/bireco
 
-# 2. Which device: CUDA when both the reference's torch and bireco's LibTorch see one.
-PYTHON=${PYTHON:-}
+# 2. The reference: the pinned transformers / PEFT / sentence-transformers of the same .venv
+# (scripts/lib/python-tools.txt), on the same torch.
+PYTHON=${PYTHON:-$BIRECO_PYTHON}
+if ! "$PYTHON" -c 'import transformers, peft, sentence_transformers' 2>/dev/null; then
+  echo "bench/run.sh: $PYTHON lacks transformers / peft / sentence-transformers (scripts/lib/deps.sh: bireco_install_python_tools)" >&2
+  exit 1
+fi
 device=cpu
-[ -n "$PYTHON" ] || PYTHON=$BIRECO_PYTHON
 if "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then device=cuda; fi
+dtype=$([ $device = cuda ] && echo bfloat16 || echo float32)
 
+realdata=${BIRECO_SHARED_DIR:-$root/../shared}/realdata
+scifact=$realdata/datasets/beir-scifact
+smollm2=${BIRECO_SMOLLM2_DIR:-$root/models/smollm2}
 if [ -z "$shapes" ]; then
-  if [ "$device" = cuda ]; then shapes="1b qwen1.5b"
-  elif [ $quick = 1 ]; then shapes="mini small"
-  else shapes="mini small 1b"; fi
+  if [ $device = cuda ]; then shapes="1b"
+  elif [ $quick = 1 ]; then shapes="small smollm2"
+  else shapes="small smollm2 1b"; fi
 fi
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -63,93 +93,119 @@ out_dir=$root/output/bench/$stamp
 work=$(mktemp -d "${TMPDIR:-/tmp}/bireco-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out_dir"
-raw=$out_dir/raw.jsonl
+raw=$out_dir/raw.jsonl sizes=$out_dir/sizes.txt
 : > "$raw"
-export OMP_NUM_THREADS=$threads
+: > "$sizes"
+export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 
-# measure NAME IMPL MODEL_DIR_OR_EMPTY COMMAND...: one process; its JSON line, tagged, into $raw.
+# measure NAME IMPL MODEL COMMAND...: one process; its JSON line, tagged with the model's
+# config.json (for MFU) and the embeddings it saved, if any, into $raw.
 measure() {
-  local name=$1 impl=$2 model=$3 seq=$4; shift 4
-  local line
+  local name=$1 impl=$2 model=$3; shift 3
+  local line saved="" a prev="" config=null
+  for a in "$@"; do [ "$prev" = --save-embeddings ] && saved=$a; prev=$a; done
+  [ -n "$model" ] && config=$(tr -d '\n' < "$model/config.json")
   echo "  $name: $impl" >&2
   if line=$("$@" 2> "$work/stderr"); then
     line=$(printf '%s\n' "$line" | tail -n 1)
-    if [ -n "$model" ]; then
-      printf '{"name":"%s","impl":"%s","device":"%s","seq":%s,"config":%s,"run":%s}\n' \
-        "$name" "$impl" "$device" "$seq" "$(tr -d '\n' < "$model/config.json")" "$line" >> "$raw"
-    else
-      printf '{"name":"%s","impl":"%s","device":"%s","run":%s}\n' "$name" "$impl" "$device" "$line" >> "$raw"
-    fi
+    printf '{"name":"%s","impl":"%s","device":"%s","seq":512,"embeddings":%s,"config":%s,"run":%s}\n' \
+      "$name" "$impl" "$device" "$([ -n "$saved" ] && echo "\"$saved\"" || echo null)" \
+      "$config" "$line" >> "$raw"
   else
     local why
-    why=$(tail -n 1 "$work/stderr" | tr -d '"\\' | cut -c1-300)
+    why=$(grep -v '^\s*$' "$work/stderr" | tail -n 1 | tr -d '"\\' | cut -c1-300)
     printf '{"name":"%s","impl":"%s","error":"%s"}\n' "$name" "$impl" "$why" >> "$raw"
     echo "    failed: $why" >&2
   fi
 }
 
-# pair NAME MODEL SEQ ARGS...: bireco and the reference(s), alternating, $rounds times.
-pair() {
-  local name=$1 model=$2 seq=$3; shift 3
-  local r
-  for r in $(seq 1 "$rounds"); do
-    measure "$name" bireco "$model" "$seq" "$driver" --model "$model" --threads "$threads" "${device_args[@]}" "$@"
-    measure "$name" reference "$model" "$seq" "$PYTHON" "$root/bench/reference/step.py" --model "$model" \
-      --threads "$threads" "${device_args[@]}" "$@"
-    if [ "$device" = cuda ]; then
-      measure "$name" hf "$model" "$seq" "$PYTHON" "$root/bench/reference/hf_step.py" --model "$model" "$@"
-    fi
-  done
-}
+common=(--threads "$threads" --device "$device")
+ref=("$PYTHON" "$root/bench/reference/hf_step.py")
+mem_gb=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)
+echo "bench/run.sh: device $device ($dtype), shapes $shapes, $rounds round(s), $threads threads per side" >&2
+if awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > 0.25 * n) }'; then
+  echo "bench/run.sh: warning: load average $load_start on $(nproc) cores before the start: timings will be shared" >&2
+fi
 
-device_args=()
-[ "$device" = cuda ] && device_args=(--device cuda --dtype bfloat16)
-
-echo "bench/run.sh: device $device, shapes $shapes, $rounds rounds x ($warmup warm-up + $steps timed steps), $threads threads" >&2
 for shape in $shapes; do
-  model=$work/$shape
-  "$driver" --write-model "$shape" --out "$model" >&2
-  case "$device/$shape/$quick" in
-    cuda/*) b1=8; tq=512; td=512; b2=16; t2=512; texts=512; tmax=512 ;;
-    cpu/mini/*) b1=4; tq=32; td=64; b2=8; t2=64; texts=64; tmax=128 ;;
-    cpu/small/*) b1=4; tq=32; td=64; b2=8; t2=64; texts=64; tmax=128 ;;
-    *) b1=2; tq=32; td=64; b2=4; t2=64; texts=16; tmax=128 ;;
+  # 2. The model folder, its export (tokenizer.json with the template; the embed rows' model)
+  # and the workloads.
+  model=$work/$shape config=configs/smollm2/stage2.yaml
+  case $shape in
+    smollm2)
+      if [ ! -f "$smollm2/model.safetensors" ]; then
+        echo "bench/run.sh: no $smollm2 (scripts/get_smollm2.sh): shape smollm2 skipped" >&2; continue
+      fi
+      model=$smollm2 ;;
+    small)
+      if [ ! -f "$smollm2/tokenizer.json" ]; then
+        echo "bench/run.sh: shape small needs SmolLM2's tokenizer ($smollm2, scripts/get_smollm2.sh): skipped" >&2; continue
+      fi
+      "$driver" --write-model small --out "$model" >&2
+      cp "$smollm2"/tokenizer.json "$smollm2"/tokenizer_config.json "$model/"
+      [ -f "$smollm2/special_tokens_map.json" ] && cp "$smollm2/special_tokens_map.json" "$model/" ;;
+    1b)
+      "$driver" --write-model 1b --out "$model" >&2
+      cp "$realdata"/tokenizers/llama3.2/* "$model/"
+      config=configs/stage2/llama-3.2-1b.yaml ;;
+    *) echo "bench/run.sh: unknown shape '$shape' (small, smollm2, 1b)" >&2; exit 2 ;;
   esac
-  st=$steps
-  [ "$shape" = 1b ] && [ "$device" = cpu ] && st=1
-  common=(--warmup "$warmup" --steps "$st")
-  if [ "$shape" = 1b ] && [ "$device" = cpu ]; then
-    # Full fine-tuning of 1.2B parameters in fp32 needs ~20 GB per process (weights, gradients,
-    # AdamW moments) before activations: run it only where that much memory is free.
-    if [ "$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)" -ge 48 ]; then
-      pair "stage1-$shape" "$model" "$td" --stage 1 --batch "$b1" --query "$tq" --doc "$td" "${common[@]}"
-    else
-      echo "bench/run.sh: stage1-1b skipped on this CPU machine (< 48 GB available)" >&2
-    fi
+  export_dir=$work/$shape-export
+  (cd "$root" && "$bireco" export --checkpoint "$model" --config "$config" --set text.max_length=512 \
+    --set model.path="$model" --out "$export_dir") >&2
+  case $device/$shape/$quick in
+    cuda/*) b1=8 b2=32 texts=512 st=$steps ;;
+    cpu/1b/*) b1=2 b2=4 texts=16 st=1 ;;
+    cpu/smollm2/1) b1=2 b2=4 texts=32 st=$steps ;;
+    cpu/*/1) b1=4 b2=8 texts=64 st=$steps ;;
+    cpu/smollm2/*) b1=4 b2=8 texts=64 st=$steps ;;
+    cpu/*) b1=8 b2=16 texts=128 st=$steps ;;
+  esac
+  [ -z "$sizes_override" ] || IFS=, read -r b1 b2 texts <<< "$sizes_override"
+  n=$((warmup + st))
+  "$PYTHON" "$root/bench/workload.py" --export "$export_dir" --data "$scifact" --batch "$b1" --batches "$n" \
+    --texts "$texts" --out "$work/$shape-w1.json" | sed "s|^workload [^:]*:|$shape stage I:|" >> "$sizes"
+  "$PYTHON" "$root/bench/workload.py" --export "$export_dir" --data "$scifact" --batch "$b2" --batches "$n" \
+    --texts "$texts" --out "$work/$shape-w2.json" | sed "s|^workload [^:]*:|$shape stage II / embed:|" >> "$sizes"
+  chunk=$(( b2 >= 4 ? b2 / 4 : 1 ))
+  echo "$shape: $warmup warm-up + $st timed step(s) x $rounds round(s); GradCache chunk $chunk; embed batches: bireco 16384 padded tokens, sentence-transformers 32 rows" >> "$sizes"
+  steps_args=(--warmup "$warmup" --steps "$st")
+
+  # 3. The rows, the two sides alternating.
+  if [ "$shape" = 1b ] && [ $device = cpu ] && [ "$mem_gb" -lt 48 ]; then
+    echo "$shape: stage I skipped: $mem_gb GB available, fp32 full fine-tuning of 1.2B parameters needs ~20 GB per process before activations" | tee -a "$sizes" >&2
   else
-    pair "stage1-$shape" "$model" "$td" --stage 1 --batch "$b1" --query "$tq" --doc "$td" "${common[@]}"
-  fi
-  pair "stage2-$shape" "$model" "$t2" --stage 2 --batch "$b2" --query "$t2" --doc "$t2" "${common[@]}"
-  # Stage II with LoRA dropout 0: the first loss of both sides must agree (dropout masks differ).
-  measure "parity-stage2-$shape" bireco "" 0 "$driver" --model "$model" --threads "$threads" "${device_args[@]}" \
-    --stage 2 --batch "$b2" --query "$t2" --doc "$t2" --warmup 0 --steps 1 --lora-dropout 0
-  measure "parity-stage2-$shape" reference "" 0 "$PYTHON" "$root/bench/reference/step.py" --model "$model" \
-    --threads "$threads" "${device_args[@]}" --stage 2 --batch "$b2" --query "$t2" --doc "$t2" --warmup 0 --steps 1 --lora-dropout 0
-  pair "embed-$shape" "$model" "$tmax" --stage embed --texts "$texts" --doc "$tmax" --batch-tokens 4096 "${common[@]}"
-  if [ "$device" = cuda ]; then
-    tok=$([ "$shape" = qwen1.5b ] && echo qwen2.5 || echo llama3.2)
-    cp "${BIRECO_SHARED_DIR:-$root/../shared}/realdata/tokenizers/$tok/"* "$model/" 2>/dev/null || true
     for r in $(seq 1 "$rounds"); do
-      measure "embed-$shape" sentence-transformers "$model" "$tmax" "$PYTHON" "$root/bench/reference/hf_step.py" \
-        --model "$model" --stage st-embed --texts "$texts" --doc "$tmax" --batch-tokens 4096 "${common[@]}"
+      measure "stage1-$shape" bireco "$model" "$driver" --stage 1 --model "$model" --workload "$work/$shape-w1.json" \
+        --dtype "$dtype" "${common[@]}" "${steps_args[@]}"
+      measure "stage1-$shape" hf "$model" "${ref[@]}" --stage 1 --model "$model" --workload "$work/$shape-w1.json" \
+        "${common[@]}" "${steps_args[@]}"
     done
   fi
-  rm -rf "$model"
+  for r in $(seq 1 "$rounds"); do
+    measure "stage2-$shape" bireco "$model" "$driver" --stage 2 --model "$model" --workload "$work/$shape-w2.json" \
+      --dtype "$dtype" "${common[@]}" "${steps_args[@]}"
+    measure "stage2-$shape" hf "$model" "${ref[@]}" --stage 2 --model "$model" --workload "$work/$shape-w2.json" \
+      "${common[@]}" "${steps_args[@]}"
+    measure "stage2-$shape" gradcache "$model" "$driver" --stage 2 --model "$model" --workload "$work/$shape-w2.json" \
+      --dtype "$dtype" --gradcache-chunk "$chunk" "${common[@]}" "${steps_args[@]}"
+  done
+  for r in $(seq 1 "$rounds"); do
+    save=()
+    [ "$r" = 1 ] && save=(--save-embeddings "$out_dir/embed-$shape-bireco.npy")
+    measure "embed-$shape" bireco "$model" "$driver" --stage embed --model "$export_dir" --workload "$work/$shape-w2.json" \
+      --dtype "$dtype" "${common[@]}" "${steps_args[@]}" "${save[@]}"
+    [ "$r" = 1 ] && save=(--save-embeddings "$out_dir/embed-$shape-st.npy")
+    measure "embed-$shape" sentence-transformers "$model" "${ref[@]}" --stage embed --model "$export_dir" \
+      --workload "$work/$shape-w2.json" "${common[@]}" "${steps_args[@]}" "${save[@]}"
+  done
+  cp "$work/$shape-w1.json" "$work/$shape-w2.json" "$out_dir/"
+  [ "$model" = "$work/$shape" ] && rm -rf "$model"
+  rm -rf "$export_dir"
 done
 
 # Tokenizer: bireco's own byte-fallback BPE on Llama-2's tokenizer.json against Python
 # sentencepiece on the same vocabulary's tokenizer.model, on SciFact texts, one thread.
-realdata=${BIRECO_SHARED_DIR:-$root/../shared}/realdata
 # The reference's sentencepiece, pinned, into the checkout's own .venv only (never into a
 # python the user pointed us at): 0.1.99 is the last 0.1 release, nearest Debian's 0.1.97.
 if [ "$PYTHON" = "$root/.venv/bin/python" ] && ! "$PYTHON" -c 'import sentencepiece' 2>/dev/null; then
@@ -164,11 +220,12 @@ with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
         if i >= int(sys.argv[3]): break
         j = json.loads(line)
         out.write(" ".join((j.get("title", "") + " " + j.get("text", "")).split()).strip() + "\n")
-' "$realdata/datasets/beir-scifact/corpus.jsonl" "$work/corpus.txt" "$n"
+' "$scifact/corpus.jsonl" "$work/corpus.txt" "$n"
+  echo "tokenize-llama2: $n SciFact documents, one thread, 1 warm-up + 3 passes" >> "$sizes"
   for r in $(seq 1 "$rounds"); do
-    measure tokenize-llama2 bireco "" 0 "$driver" --stage tokenize --tokenizer "$realdata/tokenizers/llama2-hf" \
+    measure tokenize-llama2 bireco "" "$driver" --stage tokenize --tokenizer "$realdata/tokenizers/llama2-hf" \
       --corpus "$work/corpus.txt" --warmup 1 --steps 3
-    measure tokenize-llama2 reference "" 0 "$PYTHON" "$root/bench/reference/step.py" --stage tokenize \
+    measure tokenize-llama2 sentencepiece "" "$PYTHON" "$root/bench/reference/tokenize_sp.py" \
       --tokenizer "$realdata/tokenizers/llama2-sp/tokenizer.model" --corpus "$work/corpus.txt" --warmup 1 --steps 3
   done
 else
@@ -176,7 +233,9 @@ else
 fi
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-machine="$(uname -n), $cpu, $(nproc) cores visible, $threads threads per side, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "${BIRECO_COMMIT:-?}")"
+versions=$("$PYTHON" -c 'import torch, transformers, peft, sentence_transformers as s
+print(f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}, sentence-transformers {s.__version__}")')
+machine="$(uname -n), $cpu, $(nproc) cores visible, $(awk '/MemTotal/ {print int($2 / 1048576)}' /proc/meminfo) GB, $threads threads per side, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "${BIRECO_COMMIT:-?}")$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo '+uncommitted'), $versions, $(( ($(date +%s) - started) / 60 )) min, load average $load_start at the start and $(cut -d' ' -f1 /proc/loadavg) at the end (other processes on these cores slow both sides)"
 [ "$device" = cuda ] && machine="$machine, $(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)"
-"$PYTHON" "$root/bench/collect.py" "$raw" "$out_dir/results.json" "$command_line" "$machine" | tee "$out_dir/table.md"
+"$PYTHON" "$root/bench/collect.py" "$raw" "$out_dir/results.json" "$command_line" "$machine" "$sizes" | tee "$out_dir/table.md"
 echo "$out_dir/results.json"

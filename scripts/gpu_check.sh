@@ -9,9 +9,11 @@
 #     build    bireco against that machine's torch, Debian packages unpacked from .debs/
 #              into a prefix of their own (never into /), 16 jobs, only what the checks run
 #     test     the test suite with CUDA available (device-taking suites also run on cuda)
-#     steps    one stage-I and one stage-II training step (LoRA, dropout 0.05) at
-#              Llama-3.2-1B's shape (random weights), bf16, sequence 512, with timings and
-#              peak memory
+#     steps    stage-I and stage-II training steps (LoRA, dropout 0.05) at Llama-3.2-1B's
+#              shape (random weights), bf16, batch 8 x sequence 512, bireco and the HF
+#              reference (bench/reference/hf_step.py: transformers + PEFT), with timings,
+#              peak memory and MFU against 790 TFLOP/s (bench/collect.py's FLOP formula);
+#              UNTESTED on a GPU (rehearsed with --dry-run only)
 #   scripts/gpu_check.sh --dry-run [PHASE...]   the same on this CPU machine, so that only the
 #              GPU is new on the day: .debs/ unpacked into a prefix and built against (the
 #              .venv torch of scripts/test.sh), then a short test selection and the steps at a
@@ -147,17 +149,38 @@ do_test() {
 
 do_steps() {
   prepare_deps
-  local shape=1b device=cuda dtype=bfloat16 seq=512 batch=4
-  if [ $dry_run = 1 ]; then shape=mini device=cpu dtype=float32 seq=64; fi
+  # Llama-3.2-1B's shape (random weights), bf16, every text 512 tokens (bench/workload.py
+  # --synthetic), batch 8; the dry run: the small shape on the CPU at 64 tokens.
+  local shape=1b device=cuda dtype=bfloat16 seq=512 batch=8 vocab=128256
+  local python=${BIRECO_PYTHON:-$(command -v python3)}  # there: the machine's python3
+  [ $dry_run = 0 ] || python=${BIRECO_PYTHON:-$root/.venv/bin/python}
+  if [ $dry_run = 1 ]; then shape=small device=cpu dtype=float32 seq=64 batch=2 vocab=49152; fi
   local model=${TMPDIR:-/tmp}/bireco_gpu_check_model_$shape  # not under $OUT: GBs at 1b
   [ -f "$model/config.json" ] || "$build_dir/bench/bench_train_step" --write-model "$shape" --out "$model"
-  local stage
+  local workload=$OUT/workload_$shape.json raw=$OUT/steps_raw.jsonl sizes=$OUT/steps_sizes.txt
+  "$python" bench/workload.py --synthetic "$batch,$seq,$seq" --vocab $vocab --batches 4 --out "$workload" | tee "$sizes"
+  echo "$shape, $device, $dtype, 1 warm-up + 3 timed steps; stage II: LoRA r 16, dropout 0.05" >> "$sizes"
+  : > "$raw"
+  local stage impl line
   for stage in 1 2; do
-    echo "stage $stage: shape $shape, $device, $dtype, query $seq, document $seq, batch $batch"
-    "$build_dir/bench/bench_train_step" --stage "$stage" --model "$model" --device "$device" \
-      --dtype "$dtype" --batch "$batch" --query "$seq" --doc "$seq" --warmup 1 --steps 3 \
-      --threads "$jobs" --checkpointing 1 --lora-dropout 0.05 | tee "$OUT/step_stage$stage.json"
+    for impl in bireco hf; do
+      echo "stage $stage, $impl: shape $shape, $device, $dtype, batch $batch x $seq tokens"
+      if [ $impl = bireco ]; then
+        line=$("$build_dir/bench/bench_train_step" --stage $stage --model "$model" --workload "$workload" \
+          --device $device --dtype $dtype --warmup 1 --steps 3 --threads "$jobs" | tail -n 1)
+      else
+        line=$("$python" bench/reference/hf_step.py --stage $stage --model "$model" --workload "$workload" \
+          --device $device --warmup 1 --steps 3 --threads "$jobs" | tail -n 1)
+      fi
+      echo "$line" | tee "$OUT/step_stage${stage}_$impl.json"
+      printf '{"name":"stage%s-%s","impl":"%s","device":"%s","seq":%s,"config":%s,"run":%s}\n' "$stage" "$shape" \
+        "$impl" "$device" "$seq" "$(tr -d '\n' < "$model/config.json")" "$line" >> "$raw"
+    done
   done
+  # The table of bench/run.sh, with MFU against 790 TFLOP/s on CUDA (bench/collect.py).
+  "$python" bench/collect.py "$raw" "$OUT/steps_results.json" "scripts/gpu_check.sh steps" \
+    "$(uname -n), $(command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 || echo 'no GPU')" \
+    "$sizes" | tee "$OUT/steps_table.md"
 }
 
 : > "$summary"
