@@ -2,7 +2,7 @@
 printed ({"name", "impl", "run": {...}} per process), prints the table and writes the results
 JSON. Usage: collect.py RAW.jsonl OUT.json "COMMAND" "MACHINE" SIZES.txt
 
-Rows: stageN-SHAPE (bireco vs the HF stack), gradcache-SHAPE (bireco stage II with GradCache
+Rows: stageN-SHAPE (bireco vs the HF stack), gradcache[-keep]-SHAPE (bireco stage II with GradCache
 vs bireco's plain stage II step at the same batch), embed-SHAPE (bireco embed vs
 sentence-transformers encode), tokenize-* (bireco's tokenizer vs sentencepiece). Each row's
 `ratio` is bireco throughput / reference throughput (tokens per second: real tokens of all
@@ -102,9 +102,9 @@ def main():
     results, cuda = [], False
     for name, g in groups.items():
         b = summary(g.get("bireco", []))
-        pairs = [(name, b, i, summary(rs)) for i, rs in g.items() if i not in ("bireco", "gradcache")]
-        if "gradcache" in g:  # GradCache against the plain step of the same row
-            pairs.append((name.replace("stage2-", "gradcache-"), summary(g["gradcache"]), "bireco plain", b))
+        pairs = [(name, b, i, summary(rs)) for i, rs in g.items() if i != "bireco" and not i.startswith("gradcache")]
+        for impl in (i for i in g if i.startswith("gradcache")):  # GradCache against the plain step of the row
+            pairs.append((name.replace("stage2-", impl + "-"), summary(g[impl]), "bireco plain", b))
         for label, s, ref_impl, r in pairs:
             if s is None or r is None:
                 continue
@@ -150,7 +150,7 @@ def main():
     print("\nwhere the time goes (median s per step: forward+loss / backward / clip / AdamW; "
           "bireco's padded/real tokens; memory after loading, before the first step):")
     for e in results:
-        for side, s in (("bireco" if e["reference"] != "bireco plain" else "gradcache", e["bireco"]),
+        for side, s in (("bireco" if e["reference"] != "bireco plain" else e["name"].rsplit("-", 1)[0], e["bireco"]),
                         (e["reference"], e["reference_run"])):
             if not s["phases_s"] and not s["loaded_rss_mb"]:
                 continue

@@ -16,6 +16,8 @@
 #   stage2-S     bireco's stage-II step vs transformers + PEFT (LoRA r 16 on all seven
 #                projections), InfoNCE cosine x 50, in-batch + hard negatives
 #   gradcache-S  bireco's stage II with GradCache (chunk = batch / 4) vs its plain step
+#   gradcache-keep-S  the same with gradcache_recompute off: each chunk's pass keeps its
+#                activations instead of being checkpointed again
 #   embed-S      bireco's eval::Encoder (tokenising included) vs SentenceTransformer(export).encode
 # plus tokenize-llama2 (bireco's tokenizer vs Python sentencepiece, one thread).
 # Shapes: smollm2 = models/smollm2 (the real SmolLM2-135M-Instruct, when present); small =
@@ -189,6 +191,8 @@ for shape in $shapes; do
       "${common[@]}" "${steps_args[@]}"
     measure "stage2-$shape" gradcache "$model" "$driver" --stage 2 --model "$model" --workload "$work/$shape-w2.json" \
       --dtype "$dtype" --gradcache-chunk "$chunk" "${common[@]}" "${steps_args[@]}"
+    measure "stage2-$shape" gradcache-keep "$model" "$driver" --stage 2 --model "$model" --workload "$work/$shape-w2.json" \
+      --dtype "$dtype" --gradcache-chunk "$chunk" --gradcache-recompute 0 "${common[@]}" "${steps_args[@]}"
   done
   for r in $(seq 1 "$rounds"); do
     save=()

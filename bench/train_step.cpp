@@ -8,7 +8,7 @@
 //
 //   bench_train_step --write-model mini|small|1b|qwen1.5b --out DIR   random model (seed 1), HF layout
 //   bench_train_step --stage 1|2 --model DIR --workload FILE [--warmup 1] [--steps 2]
-//       [--threads 2] [--checkpointing 1] [--lora-dropout 0.05] [--gradcache-chunk 0]
+//       [--threads 2] [--checkpointing 1] [--lora-dropout 0.05] [--gradcache-chunk 0] [--gradcache-recompute 1]
 //       [--device cpu|cuda] [--dtype float32|bfloat16]
 //   bench_train_step --stage embed --model EXPORT_DIR --workload FILE [--batch-tokens 16384]
 //       [--save-embeddings FILE.npy]      eval::Encoder::load + encode(texts), tokenising included
@@ -52,6 +52,7 @@ struct Args {
   int64_t warmup = 1, steps = 2, threads = 2, batch_tokens = 16384, gradcache_chunk = 0;
   std::string device = "cpu", dtype = "float32";
   bool checkpointing = true;
+  bool gradcache_recompute = true;
   double lora_dropout = 0.05;
 };
 
@@ -173,6 +174,7 @@ nlohmann::json run_train(const Args& a) {
   } else {
     objective::ContrastiveOptions o;
     o.gradcache_chunk = a.gradcache_chunk;
+    o.gradcache_recompute = a.gradcache_recompute;
     objective = std::make_unique<objective::Contrastive>(o);
   }
   auto optimizer = train::make_adamw(m, config::OptimConfig{});
@@ -271,6 +273,7 @@ int main(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::stoll(v);
     else if (k == "--batch-tokens") a.batch_tokens = std::stoll(v);
     else if (k == "--gradcache-chunk") a.gradcache_chunk = std::stoll(v);
+    else if (k == "--gradcache-recompute") a.gradcache_recompute = v != "0";
     else if (k == "--checkpointing") a.checkpointing = v != "0";
     else if (k == "--lora-dropout") a.lora_dropout = std::stod(v);
     else {

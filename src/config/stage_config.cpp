@@ -131,6 +131,10 @@ void visit_objective(Visitor& v, ObjectiveConfig& c) {
     s.field("symmetric", k.symmetric, {"add the document -> query InfoNCE term"});
     s.field("gradcache_chunk", k.gradcache_chunk,
             {"GradCache sub-batch size; 0 = off (negatives then come from one micro-batch)"});
+    s.field("gradcache_recompute", k.gradcache_recompute,
+            {"GradCache: checkpoint each chunk's pass with gradients as model.gradient_checkpointing "
+             "says (as the Python GradCache does); false keeps one chunk's activations instead and "
+             "skips the recomputation (the chunk size already bounds them)"});
   });
   v.field("loss_chunk_tokens", c.loss_chunk_tokens,
           {"positions per LM-head + cross-entropy chunk (the full logits never exist)"});

@@ -52,6 +52,7 @@ ContrastiveOptions contrastive_options(const config::StageConfig& config) {
   o.symmetric = c.symmetric;
   if (c.gradcache_chunk < 0) throw Error("objective.contrastive.gradcache_chunk: must be >= 0");
   o.gradcache_chunk = c.gradcache_chunk;
+  o.gradcache_recompute = c.gradcache_recompute;
   o.pooling = config.model.pooling;
   return o;
 }
@@ -150,7 +151,8 @@ ObjectiveOutput Contrastive::compute_plain(model::Transformer& model, const data
 //      backward(embedding, its slice of the cached gradient): parameter gradients accumulate
 //      chunk by chunk, so only one chunk's activations are alive at a time.
 //   6. Return the loss detached with backward_done = true: the trainer must not backward it.
-// Cost: every text is encoded twice (about +1/3 compute for a forward:backward of 1:2).
+// Cost: every text is encoded twice (about +1/3 compute for a forward:backward of 1:2; with
+// gradient checkpointing the pass in step 5 recomputes too, unless gradcache_recompute is off).
 ObjectiveOutput Contrastive::compute_gradcache(model::Transformer& model, const data::Batch& batch, double total) {
   const int64_t chunk = options_.gradcache_chunk;
   const data::TextBlock negatives = used_negatives(batch);
@@ -200,6 +202,15 @@ ObjectiveOutput Contrastive::compute_gradcache(model::Transformer& model, const 
   }
   // 5.
   const auto after_first_pass = model::RngState::capture(device);
+  // Without recomputation each chunk's pass keeps its activations: one forward per chunk
+  // fewer, at the memory of one chunk (what GradCache bounds) instead of one checkpointed one.
+  const bool checkpointing = model->gradient_checkpointing;
+  if (!options_.gradcache_recompute) model->gradient_checkpointing = false;
+  struct RestoreCheckpointing {
+    model::Transformer& model;
+    bool value;
+    ~RestoreCheckpointing() { model->gradient_checkpointing = value; }
+  } restore_checkpointing{model, checkpointing};
   for (const auto& c : chunks) {
     const size_t which = c.block == &batch.queries ? 0 : c.block == &batch.positives ? 1 : 2;
     c.rng.restore();

@@ -155,6 +155,35 @@ TEST_P(GradCache, LossAndGradientsEqualPlainPath) {
 INSTANTIATE_TEST_SUITE_P(Chunks, GradCache,
                          ::testing::Values(std::make_pair(0.0, int64_t{3}), std::make_pair(0.2, int64_t{100})));
 
+// Under gradient checkpointing, as users train, GradCache with gradcache_recompute off runs its
+// pass with gradients without checkpointing (the chunk bounds the activations): the same loss and
+// gradients as the checkpointed plain path, the dropout masks included, and the model's
+// setting is back afterwards.
+TEST_P(GradCache, WithoutRecomputeUnderCheckpointingEqualsPlainPath) {
+  auto m = lora_model(GetParam().first);
+  m->gradient_checkpointing = true;
+  data::Batch batch;
+  batch.queries = random_block(4, 7, 1);
+  batch.positives = random_block(4, 9, 2);
+  batch.negatives = random_block(8, 6, 3);
+  ContrastiveOptions plain_options;
+  auto cached_options = plain_options;
+  cached_options.gradcache_chunk = GetParam().second;
+  cached_options.gradcache_recompute = false;
+  Contrastive plain(plain_options), cached(cached_options);
+  double plain_loss = 0, cached_loss = 0;
+  auto expected = run_and_take_grads(m, plain, batch, plain_loss);
+  auto got = run_and_take_grads(m, cached, batch, cached_loss);
+  EXPECT_TRUE(m->gradient_checkpointing);
+  EXPECT_NEAR(cached_loss, plain_loss, 1e-6 * std::abs(plain_loss));
+  double largest = 0;
+  for (const auto& [name, g] : expected) {
+    largest = std::max(largest, g.abs().max().item<double>());
+    EXPECT_LT((got.at(name) - g).abs().max().item<double>(), 1e-5 * (1 + g.abs().max().item<double>())) << name;
+  }
+  EXPECT_GT(largest, 1e-4);
+}
+
 // bf16-mixed, every weight trained (so autocast caches the weights' bf16 casts): GradCache's
 // no-grad first pass must not leave casts without autograd history for its second pass to
 // reuse, or the weights would get no gradient at all.

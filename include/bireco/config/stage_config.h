@@ -75,6 +75,7 @@ struct ContrastiveConfig {
   bool gather_across_ranks = true;
   bool symmetric = false;
   int64_t gradcache_chunk = 0;
+  bool gradcache_recompute = true;
 };
 
 struct ObjectiveConfig {

@@ -18,6 +18,9 @@ struct ContrastiveOptions {
   bool gather_across_ranks = true;
   bool symmetric = false;       // add the document -> query term and average the two
   int64_t gradcache_chunk = 0;  // > 0: GradCache, re-encoding this many texts at a time
+  // GradCache's pass with gradients: checkpointed as the model says (true), or keeping the
+  // chunk's activations (false: one forward fewer per chunk, memory of one chunk).
+  bool gradcache_recompute = true;
   std::string pooling = "last";
 };
 
