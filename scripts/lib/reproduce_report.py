@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ARMS = ("stage2_only", "stage1_stage2")
-METRICS = (("scifact", "ndcg_at_10", "SciFact nDCG@10"), ("stsb", "spearman", "STS-B Spearman"))
+METRICS = (("scifact", "ndcg_at_10", "SciFact nDCG@10"), ("stsb", "cosine_spearman", "STS-B Spearman"))
 
 
 def score(path, metric):

@@ -183,5 +183,39 @@ TEST(EvalCli, StsAndRerankingWriteMainScores) {
   EXPECT_EQ(k["samples"], 2);  // the one without negatives is skipped, as MTEB does
 }
 
+// scripts/reproduce.sh's report reads the files `bireco eval` writes (SciFact's nDCG@10, STS-B's
+// cosine Spearman): fed real eval outputs in its layout, it writes the table with their values.
+TEST(EvalCli, ReproduceReportReadsWhatEvalWrites) {
+  test::TempDir tmp;
+  const fs::path model = make_model(tmp), data = test::source_dir() / "data" / "demo" / "scifact-test";
+  test::write_file(tmp / "sts.jsonl",
+                   "{\"sentence1\": \"a b\", \"sentence2\": \"a b\", \"score\": 5}\n"
+                   "{\"sentence1\": \"abc\", \"sentence2\": \"c a\", \"score\": 2.5}\n"
+                   "{\"sentence1\": \"b\", \"sentence2\": \"a c a c\", \"score\": 0}\n");
+  const std::string eval = test::bireco_binary().string() + " eval --device cpu --model " + model.string();
+  const fs::path first = tmp / "out" / "untrained";
+  fs::create_directories(first);
+  auto r = test::run_command(eval + " --task retrieval --max-queries 5 --max-corpus 20 --data " + data.string() +
+                             " --out " + (first / "scifact.json").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = test::run_command(eval + " --task sts --data " + (tmp / "sts.jsonl").string() + " --out " +
+                        (first / "stsb.json").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* arm : {"stage2_only", "stage1_stage2"}) {
+    fs::create_directories(tmp / "out" / "seed1" / arm);
+    for (const char* f : {"scifact.json", "stsb.json"}) fs::copy_file(first / f, tmp / "out" / "seed1" / arm / f);
+  }
+  r = test::run_command("/usr/bin/python3 " + (test::source_dir() / "scripts/lib/reproduce_report.py").string() +
+                        " " + (tmp / "out").string() + " 1 quick 1 test");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto results = read_json(tmp / "out" / "results.json");
+  const auto stsb = read_json(first / "stsb.json")["scores"]["cosine_spearman"].get<double>();
+  EXPECT_DOUBLE_EQ(results["untrained"]["stsb"].get<double>(), stsb);
+  EXPECT_DOUBLE_EQ(results["untrained"]["scifact"].get<double>(),
+                   read_json(first / "scifact.json")["scores"]["ndcg_at_10"].get<double>());
+  EXPECT_TRUE(fs::exists(tmp / "out" / "results.png"));
+  EXPECT_NE(test::read_file(tmp / "out" / "results.md").find("STS-B Spearman"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace bireco::eval

@@ -1,3 +1,5 @@
+// In tests/cli, not tests/text: it runs the bireco executable, which the torch-free sanitized
+// build (bireco_tests_lite) does not build.
 // `bireco tokenize` with the real SmolLM2 tokenizer (49,152-token byte-level BPE, as transformers
 // rebuilds it from the GGUF: scripts/get_smollm2.sh) equals the HF `tokenizers` library on every
 // line of real text in ../shared/realdata: the tokenization strings and every text field of its
