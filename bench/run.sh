@@ -6,7 +6,8 @@
 # reference_peak_mb, parity, target, ...).
 #
 #   bench/run.sh [--quick] [--shapes "small smollm2 1b"] [--rounds N] [--warmup N] [--steps N]
-#                [--threads 2] [--build-dir build] [--sizes B1,B2,TEXTS]
+#                [--threads 2] [--build-dir build] [--sizes B1,B2,TEXTS] [--profile]
+#                [--reference-malloc glibc|tcmalloc]
 #
 # Rows per shape (the batches: bench/workload.py, SciFact train claims with the export's query
 # prompt, their judged abstracts and another abstract as hard negative, tokenised by the
@@ -29,12 +30,18 @@
 #   default   small + smollm2 + 1b, 2 rounds (1b: 1 timed step)
 #   --sizes   stage-I batch, stage-II batch, embedding texts for every shape (a smoke test:
 #             --shapes small --sizes 1,4,4 --warmup 0 --steps 1)
+#   --profile after the timed rounds, one more process per side and training row with the
+#             operators' self time over its first timed step (the profiler's own cost is not
+#             in the table's figures), compared in profile.md (bench/profile_ops.py)
+#   --reference-malloc  tcmalloc: the Python side with Debian's tcmalloc preloaded, the
+#             allocator bireco's executables link (cmake/tcmalloc.cmake); default glibc, the
+#             stack as users run it
 # CPU: float32 on both sides. CUDA visible (UNTESTED: no GPU was available): bf16 weights, the
 # 1b shape at larger batches; scripts/gpu_check.sh's `steps` phase holds the MFU check.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-quick=0 shapes="" rounds="" warmup=1 steps="" threads=2 sizes_override=""
+quick=0 shapes="" rounds="" warmup=1 steps="" threads=2 sizes_override="" profile=0 reference_malloc=glibc
 build_dir=${BIRECO_BUILD_DIR:-$root/build}
 command_line="bench/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -47,7 +54,9 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     --sizes) sizes_override=$2; shift 2 ;;
-    *) echo "usage: bench/run.sh [--quick] [--shapes \"small smollm2 1b\"] [--rounds N] [--warmup N] [--steps N] [--threads N] [--build-dir DIR] [--sizes B1,B2,TEXTS]" >&2; exit 2 ;;
+    --profile) profile=1; shift ;;
+    --reference-malloc) reference_malloc=$2; shift 2 ;;
+    *) echo "usage: bench/run.sh [--quick] [--shapes \"small smollm2 1b\"] [--rounds N] [--warmup N] [--steps N] [--threads N] [--build-dir DIR] [--sizes B1,B2,TEXTS] [--profile] [--reference-malloc glibc|tcmalloc]" >&2; exit 2 ;;
   esac
 done
 [ -n "$rounds" ] || rounds=$([ $quick = 1 ] && echo 1 || echo 2)
@@ -123,6 +132,14 @@ measure() {
 
 common=(--threads "$threads" --device "$device")
 ref=("$PYTHON" "$root/bench/reference/hf_step.py")
+case $reference_malloc in
+  glibc) ;;
+  tcmalloc)
+    tcmalloc=$(sed -n 's/^BIRECO_TCMALLOC:FILEPATH=//p' "$build_dir/CMakeCache.txt")
+    [ -f "$tcmalloc" ] || { echo "bench/run.sh: no tcmalloc in $build_dir (cmake/tcmalloc.cmake)" >&2; exit 1; }
+    ref=(env LD_PRELOAD="$tcmalloc" "${ref[@]}") ;;
+  *) echo "bench/run.sh: --reference-malloc is glibc or tcmalloc, not '$reference_malloc'" >&2; exit 2 ;;
+esac
 mem_gb=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)
 echo "bench/run.sh: device $device ($dtype), shapes $shapes, $rounds round(s), $threads threads per side" >&2
 if awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > 0.25 * n) }'; then
@@ -194,6 +211,17 @@ for shape in $shapes; do
     measure "stage2-$shape" gradcache-keep "$model" "$driver" --stage 2 --model "$model" --workload "$work/$shape-w2.json" \
       --dtype "$dtype" --gradcache-chunk "$chunk" --gradcache-recompute 0 "${common[@]}" "${steps_args[@]}"
   done
+  if [ $profile = 1 ]; then
+    for stage in 1 2; do
+      [ $stage = 1 ] && [ "$shape" = 1b ] && [ $device = cpu ] && [ "$mem_gb" -lt 48 ] && continue
+      "$driver" --stage $stage --model "$model" --workload "$work/$shape-w$stage.json" --dtype "$dtype" \
+        "${common[@]}" "${steps_args[@]}" --profile "$out_dir/profile-stage$stage-$shape-bireco.json" > /dev/null 2>&1
+      "${ref[@]}" --stage $stage --model "$model" --workload "$work/$shape-w$stage.json" "${common[@]}" \
+        "${steps_args[@]}" --profile "$out_dir/profile-stage$stage-$shape-hf.json" > /dev/null 2>&1
+      "$PYTHON" "$root/bench/profile_ops.py" "$out_dir/profile-stage$stage-$shape-bireco.json" \
+        "$out_dir/profile-stage$stage-$shape-hf.json" --title "stage$stage-$shape" >> "$out_dir/profile.md"
+    done
+  fi
   for r in $(seq 1 "$rounds"); do
     save=()
     [ "$r" = 1 ] && save=(--save-embeddings "$out_dir/embed-$shape-bireco.npy")
@@ -239,7 +267,8 @@ fi
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 versions=$("$PYTHON" -c 'import torch, transformers, peft, sentence_transformers as s
 print(f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}, sentence-transformers {s.__version__}")')
-machine="$(uname -n), $cpu, $(nproc) cores visible, $(awk '/MemTotal/ {print int($2 / 1048576)}' /proc/meminfo) GB, $threads threads per side, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "${BIRECO_COMMIT:-?}")$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo '+uncommitted'), $versions, $(( ($(date +%s) - started) / 60 )) min, load average $load_start at the start and $(cut -d' ' -f1 /proc/loadavg) at the end (other processes on these cores slow both sides)"
+machine="$(uname -n), $cpu, reference malloc $reference_malloc, $(nproc) cores visible, $(awk '/MemTotal/ {print int($2 / 1048576)}' /proc/meminfo) GB, $threads threads per side, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "${BIRECO_COMMIT:-?}")$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo '+uncommitted'), $versions, $(( ($(date +%s) - started) / 60 )) min, load average $load_start at the start and $(cut -d' ' -f1 /proc/loadavg) at the end (other processes on these cores slow both sides)"
 [ "$device" = cuda ] && machine="$machine, $(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)"
 "$PYTHON" "$root/bench/collect.py" "$raw" "$out_dir/results.json" "$command_line" "$machine" "$sizes" | tee "$out_dir/table.md"
+[ $profile = 0 ] || echo "operators' self time per side: $out_dir/profile.md" >&2
 echo "$out_dir/results.json"

@@ -9,7 +9,9 @@
 //   bench_train_step --write-model mini|small|1b|qwen1.5b --out DIR   random model (seed 1), HF layout
 //   bench_train_step --stage 1|2 --model DIR --workload FILE [--warmup 1] [--steps 2]
 //       [--threads 2] [--checkpointing 1] [--lora-dropout 0.05] [--gradcache-chunk 0] [--gradcache-recompute 1]
-//       [--device cpu|cuda] [--dtype float32|bfloat16]
+//       [--device cpu|cuda] [--dtype float32|bfloat16] [--profile FILE.json]
+//       --profile: self time per operator over the first timed step (bench/op_profile.h), in
+//       hf_step.py --profile's form; bench/profile_ops.py sets the two side by side
 //   bench_train_step --stage embed --model EXPORT_DIR --workload FILE [--batch-tokens 16384]
 //       [--save-embeddings FILE.npy]      eval::Encoder::load + encode(texts), tokenising included
 //   bench_train_step --stage tokenize --tokenizer DIR_OR_FILE --corpus TEXTS.txt [--steps 3]
@@ -18,9 +20,11 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "bench_common.h"
+#include "op_profile.h"
 #include "bireco/data/collator.h"
 #include "bireco/eval/encoder.h"
 #include "bireco/model/hf_io.h"
@@ -48,7 +52,7 @@ void sync(const std::string& device) {
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct Args {
-  std::string stage, model_dir, workload, tokenizer, corpus, save_embeddings;
+  std::string stage, model_dir, workload, tokenizer, corpus, save_embeddings, profile;
   int64_t warmup = 1, steps = 2, threads = 2, batch_tokens = 16384, gradcache_chunk = 0;
   std::string device = "cpu", dtype = "float32";
   bool checkpointing = true;
@@ -215,6 +219,8 @@ nlohmann::json run_train(const Args& a) {
   std::map<std::string, std::vector<double>> phases;
   for (int64_t s = 0; s < a.warmup + a.steps; ++s) {
     const auto& batch = batches[static_cast<size_t>(s)];
+    std::optional<bench::OpProfile> profile;
+    if (!a.profile.empty() && s == a.warmup) profile.emplace();
     const auto t0 = Clock::now();
     const std::clock_t c0 = std::clock();
     optimizer->zero_grad();
@@ -230,6 +236,7 @@ nlohmann::json run_train(const Args& a) {
     optimizer->step();
     sync(a.device);
     const double total = since(t0);
+    if (profile) profile->write(a.profile, total);
     losses.push_back(out.loss.item<double>());
     if (s < a.warmup) continue;
     steps.push_back(total);
@@ -268,6 +275,7 @@ int main(int argc, char** argv) {
     else if (k == "--dtype") a.dtype = v;
     else if (k == "--corpus") a.corpus = v;
     else if (k == "--save-embeddings") a.save_embeddings = v;
+    else if (k == "--profile") a.profile = v;
     else if (k == "--warmup") a.warmup = std::stoll(v);
     else if (k == "--steps") a.steps = std::stoll(v);
     else if (k == "--threads") a.threads = std::stoll(v);

@@ -19,6 +19,7 @@ BIRECO_DEBIAN_PACKAGES=(
   libgloo-dev  # only the headers that the wheel's ProcessGroupGloo.hpp includes (cmake/torch_backends.cmake)
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libyaml-cpp-dev
   libgtest-dev libpcre2-dev libutf8proc-dev
+  libtcmalloc-minimal4  # the executables' allocator (cmake/tcmalloc.cmake)
   python3-matplotlib python3-sentencepiece iproute2
 )
 
