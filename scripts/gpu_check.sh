@@ -31,7 +31,7 @@ source scripts/lib/deps.sh
 debs=(libsentencepiece-dev libsentencepiece0 nlohmann-json3-dev libcli11-dev libspdlog-dev
   libspdlog1.10 libfmt-dev libfmt9 libyaml-cpp-dev libyaml-cpp0.7 libgtest-dev libpcre2-dev
   libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2
-  libgloo-dev pkgconf-bin libpkgconf3)
+  libgloo-dev pkgconf-bin libpkgconf3 libtcmalloc-minimal4)
 
 if [ "${1:-}" = "--fetch-debs" ]; then
   mkdir -p .debs
