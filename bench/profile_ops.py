@@ -5,7 +5,8 @@ profiled step, from `bench_train_step --profile` and `bench/reference/hf_step.py
   profile_ops.py BIRECO.json REFERENCE.json [--title TEXT] [--top 15]
 
 Prints a markdown table: the operators that take the most time on either side, grouped into
-matrix products (mm / addmm / bmm and their autograd nodes), attention, and the rest, with
+matrix products (the mm / addmm / bmm kernels; autograd's MmBackward0 and the like count as the
+rest), attention, and the rest, with
 each side's milliseconds, calls and share of its profiled step.
 """
 import argparse
@@ -20,6 +21,11 @@ def group(name):
     if "scaled_dot_product" in name or "flash_attention" in name:
         return "attention"
     return "everything else"
+
+
+def share(ms, step_s):
+    """Per cent of the profiled step."""
+    return 100.0 * ms / (1000.0 * step_s)
 
 
 def load(path):
@@ -46,11 +52,11 @@ def main():
             groups.setdefault(group(name), [0.0, 0.0])[side] += ms
     for g in ("matrix products", "attention", "everything else"):
         bm, rm = groups.get(g, [0.0, 0.0])
-        print(f"| **{g}** | {bm:.0f} | | {bm / 10 / bs:.0f} % | {rm:.0f} | | {rm / 10 / rs:.0f} % |")
+        print(f"| **{g}** | {bm:.0f} | | {share(bm, bs):.0f} % | {rm:.0f} | | {share(rm, rs):.0f} % |")
     names = sorted(set(b) | set(r), key=lambda n: -max(b.get(n, (0, 0))[0], r.get(n, (0, 0))[0]))
     for n in names[: a.top]:
         (bm, bc), (rm, rc) = b.get(n, (0.0, 0)), r.get(n, (0.0, 0))
-        print(f"| {n[:60]} | {bm:.0f} | {bc} | {bm / 10 / bs:.1f} % | {rm:.0f} | {rc} | {rm / 10 / rs:.1f} % |")
+        print(f"| {n[:60]} | {bm:.0f} | {bc} | {share(bm, bs):.1f} % | {rm:.0f} | {rc} | {share(rm, rs):.1f} % |")
     print()
 
 

@@ -191,7 +191,9 @@ for shape in $shapes; do
   steps_args=(--warmup "$warmup" --steps "$st")
 
   # 3. The rows, the two sides alternating.
-  if [ "$shape" = 1b ] && [ $device = cpu ] && [ "$mem_gb" -lt 48 ]; then
+  stage1_fits=1
+  if [ "$shape" = 1b ] && [ $device = cpu ] && [ "$mem_gb" -lt 48 ]; then stage1_fits=0; fi
+  if [ $stage1_fits = 0 ]; then
     echo "$shape: stage I skipped: $mem_gb GB available, fp32 full fine-tuning of 1.2B parameters needs ~20 GB per process before activations" | tee -a "$sizes" >&2
   else
     for r in $(seq 1 "$rounds"); do
@@ -213,7 +215,7 @@ for shape in $shapes; do
   done
   if [ $profile = 1 ]; then
     for stage in 1 2; do
-      [ $stage = 1 ] && [ "$shape" = 1b ] && [ $device = cpu ] && [ "$mem_gb" -lt 48 ] && continue
+      [ $stage = 1 ] && [ $stage1_fits = 0 ] && continue
       "$driver" --stage $stage --model "$model" --workload "$work/$shape-w$stage.json" --dtype "$dtype" \
         "${common[@]}" "${steps_args[@]}" --profile "$out_dir/profile-stage$stage-$shape-bireco.json" > /dev/null 2>&1
       "${ref[@]}" --stage $stage --model "$model" --workload "$work/$shape-w$stage.json" "${common[@]}" \

@@ -3,7 +3,7 @@
 # training step's thousands of activation-sized allocations faults its pages in again: on a
 # 2-core CPU a SmolLM2 stage-I step spent a third of its time in the kernel (bench/run.sh
 # --profile: aten::fill_ and the first op to touch each buffer). tcmalloc keeps freed spans
-# for reuse: the same step ran 23.2 -> 15.0 s and its peak RSS 3.6 -> 2.9 GB. LibTorch's CPU
+# for reuse: the same step ran 23.2 -> 16.1 s and its peak RSS 3.6 -> 2.9 GB. LibTorch's CPU
 # tuning guide recommends the same (or jemalloc). Where the library is absent (the lent GPU
 # machine has no apt) the executables use glibc's malloc and CMake says so.
 find_library(BIRECO_TCMALLOC NAMES tcmalloc_minimal libtcmalloc_minimal.so.4)

@@ -162,7 +162,7 @@ def train(a, w, device, dtype):
         t4 = time.perf_counter()
         if profiler is not None:
             profiler.__exit__(None, None, None)
-            # Self time per operator, the form bench/profile_ops.py gives bireco's trace.
+            # Self time per operator, the form bench/op_profile.h writes for bireco (bench/profile_ops.py).
             ops = [{"name": e.key, "self_us": e.self_cpu_time_total, "calls": e.count}
                    for e in profiler.key_averages()]
             with open(a.profile, "w") as f:
